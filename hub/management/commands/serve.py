@@ -1,0 +1,96 @@
+"""Start Hub: migrate, make sure the admin account exists, then run the web
+server (gunicorn, several processes) and a Celery worker until interrupted."""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run Hub's web server and worker (what `make run` does)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-worker", action="store_true", help="start no Celery worker")
+
+    def handle(self, *args, no_worker=False, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.ensure_admin()
+        for hook in getattr(settings, "HUB_SERVE_FIRST_START_COMMANDS", []):
+            call_command(hook)
+
+        children = [self.start_web()]
+        if not no_worker:
+            children.append(self.start_worker())
+        self.stdout.write(self.style.SUCCESS(f"Hub is running at http://{settings.HUB_ADDR}/"))
+        self.stdout.write("Press Ctrl-C to stop.")
+        self.wait(children)
+
+    def ensure_admin(self):
+        User = get_user_model()
+        password = os.environ.get("HUB_ADMIN_PASSWORD")
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            generated = password is None
+            password = password or secrets.token_urlsafe(12)
+            User.objects.create_superuser("admin", "admin@localhost", password)
+            if generated:
+                self.stdout.write(f"Created the superuser 'admin' with password: {password}")
+        elif password is not None and not admin.check_password(password):
+            admin.set_password(password)
+            admin.save(update_fields=["password"])
+
+    def start_web(self):
+        command = [
+            sys.executable, "-m", "gunicorn", "hub.wsgi:application",
+            "--bind", settings.HUB_ADDR,
+            "--workers", str(settings.HUB_WEB_WORKERS),
+            "--worker-class", "gthread",
+            "--threads", str(settings.HUB_WEB_THREADS),
+            "--timeout", "120",
+            "--graceful-timeout", "10",
+            "--error-logfile", "-",
+            "--no-control-socket",
+        ]  # fmt: skip
+        return subprocess.Popen(command)
+
+    def start_worker(self):
+        os.makedirs(settings.DATA_DIR, exist_ok=True)
+        command = [
+            sys.executable, "-m", "celery", "--app", "hub", "worker",
+            "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
+            "--concurrency", "2", "--loglevel", "INFO",
+        ]  # fmt: skip
+        return subprocess.Popen(command)
+
+    def wait(self, children):
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            deadline = time.monotonic() + 15
+            for child in children:
+                try:
+                    child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+        if failed:
+            self.stderr.write(f"stopped: {', '.join(failed)} exited")

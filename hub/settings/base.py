@@ -1,0 +1,212 @@
+"""Settings for Hub. Every value that differs between installations comes from
+an environment variable prefixed with ``HUB_`` (see the README)."""
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+DATA_DIR = Path(env.str("HUB_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+
+def _secret_key(path):
+    """Read the installation's secret key, creating it on first start."""
+    if env.str("HUB_SECRET_KEY", default=""):
+        return env.str("HUB_SECRET_KEY")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key(DATA_DIR / "secret_key")
+DEBUG = env.bool("HUB_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("HUB_ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("HUB_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "hub",
+    "accounts",
+    "repositories",
+    "builds",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+WSGI_APPLICATION = "hub.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+# /v2/ paths never end in a slash and must not be redirected.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "hub.context_processors.registry_host",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("HUB_DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'hub.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several server processes and a worker share the file: let writers queue
+    # rather than fail, and take the write lock when a transaction begins.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HUB_DB_CONN_MAX_AGE", default=60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache holds hot manifests and tag lookups. It must be shared by every
+# server process, so the default is a directory, and production uses Redis.
+CACHES = {"default": env.cache_url("HUB_CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# Blob storage. ``blobs`` holds content-addressed objects; ``uploads`` holds the
+# parts of upload sessions in progress. Both must be shared by every process
+# that serves the registry (a local directory on one host, S3 across hosts).
+HUB_STORAGE = env.str("HUB_STORAGE", default="filesystem")
+if HUB_STORAGE == "s3":
+    _s3_options = {
+        "bucket_name": env.str("HUB_S3_BUCKET"),
+        "endpoint_url": env.str("HUB_S3_ENDPOINT_URL", default=None),
+        "region_name": env.str("HUB_S3_REGION", default=None),
+        "access_key": env.str("HUB_S3_ACCESS_KEY_ID", default=None),
+        "secret_key": env.str("HUB_S3_SECRET_ACCESS_KEY", default=None),
+        "file_overwrite": True,
+        "querystring_auth": True,
+        "querystring_expire": env.int("HUB_S3_URL_EXPIRY", default=600),
+    }
+    _blob_backend = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+    _upload_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**_s3_options, "location": "uploads"},
+    }
+elif HUB_STORAGE == "filesystem":
+    _blob_backend = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "blobs", "allow_overwrite": True},
+    }
+    _upload_backend = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "uploads", "allow_overwrite": True},
+    }
+else:
+    raise environ.ImproperlyConfigured("HUB_STORAGE must be 'filesystem' or 's3'")
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "media"},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "blobs": _blob_backend,
+    "uploads": _upload_backend,
+}
+
+# Where a finished upload is assembled before it moves into blob storage.
+# On the same file system as the blob directory, the move is a rename.
+HUB_SCRATCH_DIR = Path(env.str("HUB_SCRATCH_DIR", default=str(DATA_DIR / "tmp")))
+
+# How blob downloads leave the server:
+#   "sendfile"  the WSGI server sends the file (filesystem storage);
+#   "x-accel"   nginx sends it, from the internal location HUB_X_ACCEL_PREFIX;
+#   "redirect"  the client is redirected to a presigned storage URL (S3);
+#   "stream"    Hub streams the object from storage.
+HUB_BLOB_DELIVERY = env.str(
+    "HUB_BLOB_DELIVERY", default="redirect" if HUB_STORAGE == "s3" else "sendfile"
+)
+HUB_X_ACCEL_PREFIX = env.str("HUB_X_ACCEL_PREFIX", default="/_blobs/")
+
+HUB_MAX_MANIFEST_SIZE = env.int("HUB_MAX_MANIFEST_SIZE", default=4 * 1024 * 1024)
+# Accept manifests whose blobs or child manifests are not in the repository
+# (sparse mirrors). Off: such a push fails with MANIFEST_BLOB_UNKNOWN.
+HUB_ALLOW_SPARSE_MANIFESTS = env.bool("HUB_ALLOW_SPARSE_MANIFESTS", default=False)
+HUB_MAX_BLOB_SIZE = env.int("HUB_MAX_BLOB_SIZE", default=20 * 1024**3)
+HUB_UPLOAD_MAX_AGE = env.int("HUB_UPLOAD_MAX_AGE", default=24 * 3600)
+HUB_PAGE_SIZE_MAX = env.int("HUB_PAGE_SIZE_MAX", default=1000)
+# The platform served to a client that cannot read an image index.
+HUB_DEFAULT_PLATFORM = env.str("HUB_DEFAULT_PLATFORM", default="linux/amd64")
+HUB_MANIFEST_CACHE_SECONDS = env.int("HUB_MANIFEST_CACHE_SECONDS", default=300)
+
+# Celery. The embedded default is a broker that needs no server: a directory.
+CELERY_BROKER_URL = env.str("HUB_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = DATA_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("HUB_CELERY_EAGER", default=False)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-uploads": {
+        "task": "repositories.tasks.upload_sweep_task",
+        "schedule": 3600.0,
+    },
+}
+
+# The server that ``manage.py serve`` (and so ``make run``) starts.
+HUB_ADDR = env.str("HUB_ADDR", default="127.0.0.1:8000")
+HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
+HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
+# The host name clients use in `docker login HOST`; by default the request's.
+HUB_REGISTRY_HOST = env.str("HUB_REGISTRY_HOST", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,29 @@
+"""Settings for the test suite: SQLite by default, PostgreSQL when
+HUB_TEST_DATABASE_URL names one."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="hub-test-"))
+DATABASES = {
+    "default": env.db_url("HUB_TEST_DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'hub.sqlite3'}")
+}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "blobs": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "blobs", "allow_overwrite": True},
+    },
+    "uploads": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "uploads", "allow_overwrite": True},
+    },
+}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+HUB_SCRATCH_DIR = DATA_DIR / "tmp"
+CELERY_TASK_ALWAYS_EAGER = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

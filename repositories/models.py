@@ -1,0 +1,162 @@
+import uuid
+
+from django.db import models
+
+from accounts.models import Namespace
+
+from .querysets import ManifestQuerySet, RepositoryQuerySet, TagQuerySet
+
+
+class Repository(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public"
+        PRIVATE = "private"
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="repositories")
+    name = models.CharField(max_length=255)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    description = models.CharField(max_length=255, blank=True)
+    full_description = models.TextField(blank=True)
+    is_official = models.BooleanField(default=False)
+    is_automated = models.BooleanField(default=False)
+    # Counters kept by the services, so pages and search never count rows.
+    star_count = models.PositiveIntegerField(default=0)
+    pull_count = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    blobs = models.ManyToManyField("Blob", through="RepositoryBlob", related_name="repositories")
+
+    objects = RepositoryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="repository_unique_name")
+        ]
+        verbose_name_plural = "repositories"
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self):
+        return f"{self.namespace.name}/{self.name}"
+
+
+class Blob(models.Model):
+    """One stored object per digest, shared by every repository that links it."""
+
+    digest = models.CharField(max_length=255, unique=True)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.digest
+
+    @property
+    def storage_name(self):
+        algorithm, encoded = self.digest.split(":", 1)
+        return f"{algorithm}/{encoded[:2]}/{encoded}"
+
+
+class RepositoryBlob(models.Model):
+    """A repository may serve a blob only through one of these links."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "blob"], name="repository_blob_unique")
+        ]
+
+
+class Manifest(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="manifests")
+    digest = models.CharField(max_length=255)
+    media_type = models.CharField(max_length=255)
+    # The exact bytes the client pushed; served byte for byte.
+    payload = models.BinaryField()
+    size = models.PositiveIntegerField()
+    subject_digest = models.CharField(max_length=255, blank=True, db_index=True)
+    artifact_type = models.CharField(max_length=255, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    # Facts for the pages: each platform the manifest serves (one for an
+    # image, one per child for an index) and the compressed size of its layers.
+    platforms = models.JSONField(default=list, blank=True)
+    layers_size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    blobs = models.ManyToManyField(Blob, related_name="manifests", through="ManifestBlob")
+    children = models.ManyToManyField(
+        "self", symmetrical=False, related_name="parents", through="ManifestChild"
+    )
+
+    objects = ManifestQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "digest"], name="manifest_unique_digest")
+        ]
+
+    def __str__(self):
+        return f"{self.repository_id}@{self.digest}"
+
+
+class ManifestBlob(models.Model):
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "blob"], name="manifest_blob_unique")
+        ]
+
+
+class ManifestChild(models.Model):
+    parent = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="+")
+    child = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "child"], name="manifest_child_unique")
+        ]
+
+
+class Tag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
+    pushed_at = models.DateTimeField()
+    pushed_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "name"], name="tag_unique_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Upload(models.Model):
+    """A blob upload session. Its bytes are kept as numbered parts in upload
+    storage, so any server process can take the next request."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    offset = models.PositiveBigIntegerField(default=0)
+    # Names of the committed parts in upload storage, in order.
+    parts = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return str(self.uuid)

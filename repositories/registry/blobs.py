@@ -1,0 +1,121 @@
+"""GET, HEAD and DELETE /v2/<name>/blobs/<digest>."""
+
+import re
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+
+from .. import blobstore, permissions, services
+from . import errors
+from .auth import authorize
+from .base import check_digest, empty_response, existing_repository, registry_view
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@registry_view(methods=("GET", "HEAD", "DELETE"))
+def blob(request, name, digest):
+    check_digest(digest)
+    repository = existing_repository(name)
+    if request.method == "DELETE":
+        authorize(request, repository=repository, action=permissions.DELETE)
+        if not services.blob_unlink(repository=repository, digest=digest):
+            raise errors.BlobUnknown(detail={"digest": digest})
+        return empty_response(202, {"Docker-Content-Digest": digest})
+
+    authorize(request, repository=repository, action=permissions.PULL)
+    found = services.blob_find(repository=repository, digest=digest)
+    if found is None:
+        raise errors.BlobUnknown(detail={"digest": digest})
+    headers = {
+        "Docker-Content-Digest": found.digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{found.digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+    if request.method == "HEAD":
+        response = empty_response(200, headers, content_length=found.size)
+        response["Content-Type"] = "application/octet-stream"
+        return response
+    return _blob_body(request, found, headers)
+
+
+def byte_range(header, size):
+    """``(start, end)`` inclusive for a single-range header, None to send the
+    whole blob, or raise ValueError when the range cannot be satisfied."""
+    match = _RANGE_RE.match((header or "").strip())
+    if not match:
+        return None  # absent, or a form (several ranges) we answer whole
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        length = int(last)
+        if length == 0:
+            raise ValueError("empty suffix range")
+        return max(size - length, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise ValueError("range outside the blob")
+    return start, end
+
+
+def _blob_body(request, blob, headers):
+    delivery = settings.HUB_BLOB_DELIVERY
+    if delivery == "redirect":
+        response = HttpResponseRedirect(blobstore.blob_url(blob.digest))
+        response.status_code = 307
+        return response
+    if delivery == "x-accel":
+        # nginx sends the bytes and answers Range itself.
+        response = HttpResponse(content_type="application/octet-stream")
+        response["X-Accel-Redirect"] = settings.HUB_X_ACCEL_PREFIX + blobstore.blob_name(
+            blob.digest
+        )
+        return _with_headers(response, headers)
+
+    try:
+        requested = byte_range(request.headers.get("Range"), blob.size)
+    except ValueError:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{blob.size}"
+        return _with_headers(response, headers)
+
+    handle = blobstore.open_blob(blob.digest)
+    if requested is None:
+        if delivery == "sendfile" and blobstore.blob_path(blob.digest):
+            # The WSGI server hands the file to the kernel (sendfile).
+            response = FileResponse(handle, content_type="application/octet-stream")
+        else:
+            response = StreamingHttpResponse(
+                _read(handle, 0, blob.size), content_type="application/octet-stream"
+            )
+            response["Content-Length"] = str(blob.size)
+        return _with_headers(response, headers)
+
+    start, end = requested
+    response = StreamingHttpResponse(
+        _read(handle, start, end - start + 1), status=206, content_type="application/octet-stream"
+    )
+    response["Content-Length"] = str(end - start + 1)
+    response["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    return _with_headers(response, headers)
+
+
+def _read(handle, start, length):
+    with handle:
+        if start:
+            handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(blobstore.CHUNK_SIZE, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+
+
+def _with_headers(response, headers):
+    for header, value in headers.items():
+        response[header] = value
+    return response

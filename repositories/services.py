@@ -1,0 +1,412 @@
+"""Every change to repositories, blobs, manifests and tags goes through here."""
+
+import hashlib
+import logging
+import secrets
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.services import namespace_get_or_create
+
+from . import blobstore, permissions
+from .models import (
+    Blob,
+    Manifest,
+    ManifestBlob,
+    ManifestChild,
+    Repository,
+    RepositoryBlob,
+    Tag,
+    Upload,
+)
+from .oci import digests
+from .oci import manifests as oci_manifests
+from .oci.names import is_valid_tag, split_name
+
+logger = logging.getLogger(__name__)
+
+# A config blob is read to learn an image's platform; anything larger is not a config.
+CONFIG_READ_LIMIT = 1024 * 1024
+
+
+class ServiceError(Exception):
+    """Base for the failures a caller can explain to a person."""
+
+
+class DigestMismatch(ServiceError):
+    pass
+
+
+class InvalidDigest(ServiceError):
+    pass
+
+
+class UploadOutOfOrder(ServiceError):
+    def __init__(self, offset):
+        super().__init__(f"upload is at offset {offset}")
+        self.offset = offset
+
+
+class UploadTooLarge(ServiceError):
+    pass
+
+
+class UploadIncomplete(ServiceError):
+    pass
+
+
+class ManifestRejected(ServiceError):
+    pass
+
+
+class ManifestUnsupported(ManifestRejected):
+    pass
+
+
+class ManifestReferencesUnknown(ServiceError):
+    def __init__(self, missing):
+        super().__init__("manifest references unknown content: " + ", ".join(missing))
+        self.missing = missing
+
+
+# Repositories ------------------------------------------------------------
+
+
+def repository_find(*, name):
+    return Repository.objects.by_full_name(name).select_related("namespace").first()
+
+
+@transaction.atomic
+def repository_get_or_create(*, name, actor=None):
+    """The repository a push to ``name`` lands in, created on first push."""
+    namespace_name, repo_name = split_name(name)
+    namespace = namespace_get_or_create(name=namespace_name)
+    try:
+        with transaction.atomic():
+            repository, _ = Repository.objects.get_or_create(namespace=namespace, name=repo_name)
+    except IntegrityError:  # created by a concurrent push
+        repository = Repository.objects.get(namespace=namespace, name=repo_name)
+    return repository
+
+
+def catalog_page(*, actor, last=None, limit):
+    repositories = Repository.objects.visible_to(actor).catalog_after(last)
+    return [repo.full_name for repo in repositories[:limit]]
+
+
+# Blobs --------------------------------------------------------------------
+
+
+def _parse_digest(digest):
+    try:
+        digests.parse(digest)
+    except digests.InvalidDigest as exc:
+        raise InvalidDigest(str(exc)) from None
+
+
+def blob_find(*, repository, digest):
+    """The blob ``digest`` if ``repository`` holds it. Never by digest alone."""
+    return Blob.objects.filter(digest=digest, repositoryblob__repository=repository).first()
+
+
+@transaction.atomic
+def _blob_link(*, repository, digest, size):
+    blob, _ = Blob.objects.get_or_create(digest=digest, defaults={"size": size})
+    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    return blob
+
+
+def _receive(stream, sink, *, length, limit, hashers=()):
+    try:
+        return blobstore.receive(stream, sink, length=length, limit=limit, hashers=hashers)
+    except blobstore.BodyTooLarge:
+        raise UploadTooLarge(f"blob is larger than the limit of {limit} bytes") from None
+    except blobstore.BodyIncomplete:
+        raise UploadIncomplete("the request body ended before its Content-Length") from None
+
+
+def blob_upload_monolithic(*, repository, digest, stream, length):
+    """Store a whole blob sent in one request body, checking its digest."""
+    _parse_digest(digest)
+    hasher = blobstore.new_hasher(digest)
+    with blobstore.scratch_file() as scratch:
+        size = _receive(
+            stream, scratch, length=length, limit=settings.HUB_MAX_BLOB_SIZE, hashers=[hasher]
+        )
+        _check_digest(digest, hasher)
+        blobstore.commit_blob(digest, scratch)
+    return _blob_link(repository=repository, digest=digest, size=size)
+
+
+def _check_digest(expected, hasher):
+    actual = f"{hasher.name}:{hasher.hexdigest()}"
+    if actual != expected:
+        raise DigestMismatch(f"content digest is {actual}, not {expected}")
+
+
+def blob_mount(*, repository, digest, source_name, actor):
+    """Link a blob the actor can already read into ``repository``, or None."""
+    _parse_digest(digest)
+    sources = Repository.objects.visible_to(actor)
+    if source_name:
+        sources = sources.by_full_name(source_name)
+    for source in sources.filter(repositoryblob__blob__digest=digest)[:20]:
+        if permissions.can(actor, source, permissions.PULL):
+            blob = Blob.objects.get(digest=digest)
+            return _blob_link(repository=repository, digest=digest, size=blob.size)
+    return None
+
+
+@transaction.atomic
+def blob_unlink(*, repository, digest):
+    """Remove a blob from a repository. The bytes go when garbage collection
+    finds no repository and no manifest still holding them."""
+    deleted, _ = RepositoryBlob.objects.filter(repository=repository, blob__digest=digest).delete()
+    return deleted > 0
+
+
+# Uploads ------------------------------------------------------------------
+
+
+def upload_start(*, repository):
+    return Upload.objects.create(repository=repository)
+
+
+def upload_find(*, repository, upload_id):
+    return Upload.objects.filter(repository=repository, uuid=upload_id).first()
+
+
+def upload_append(*, upload, stream, length, start=None):
+    """Append one chunk. ``start`` is where the client says it begins."""
+    if start is not None and start != upload.offset:
+        raise UploadOutOfOrder(upload.offset)
+    limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
+    # Unique even if two processes race for the same offset; the loser's part is dropped.
+    part = f"{upload.uuid}/{upload.offset:016d}-{secrets.token_hex(4)}"
+    with blobstore.scratch_file() as scratch:
+        size = _receive(stream, scratch, length=length, limit=limit)
+        if size == 0:
+            return upload
+        blobstore.save_part(part, scratch)
+    with transaction.atomic():
+        current = Upload.objects.select_for_update().get(pk=upload.pk)
+        if current.offset != upload.offset:  # a concurrent chunk got there first
+            transaction.on_commit(lambda: blobstore.delete_parts([part]))
+            raise UploadOutOfOrder(current.offset)
+        current.parts = [*current.parts, part]
+        current.offset += size
+        current.save(update_fields=["parts", "offset", "updated_at"])
+    return current
+
+
+def upload_complete(*, upload, digest, stream, length):
+    """Close an upload with its last chunk (maybe empty) and its digest."""
+    _parse_digest(digest)
+    if length and upload.parts:
+        upload = upload_append(upload=upload, stream=stream, length=length)
+        length = 0
+    hasher = blobstore.new_hasher(digest)
+    limit = settings.HUB_MAX_BLOB_SIZE
+    with blobstore.scratch_file() as scratch:
+        size = blobstore.assemble(upload.parts, scratch, hashers=[hasher])
+        size += _receive(stream, scratch, length=length, limit=limit, hashers=[hasher])
+        try:
+            _check_digest(digest, hasher)
+        except DigestMismatch:
+            upload_cancel(upload=upload)
+            raise
+        blobstore.commit_blob(digest, scratch)
+    with transaction.atomic():
+        blob = _blob_link(repository=upload.repository, digest=digest, size=size)
+        parts = upload.parts
+        upload.delete()
+        transaction.on_commit(lambda: blobstore.delete_parts(parts))
+    return blob
+
+
+@transaction.atomic
+def upload_cancel(*, upload):
+    parts = list(upload.parts)
+    upload.delete()
+    transaction.on_commit(lambda: blobstore.delete_parts(parts))
+
+
+def upload_sweep(*, older_than):
+    """Cancel uploads untouched for ``older_than`` seconds. Returns how many."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than)
+    stale = Upload.objects.filter(updated_at__lt=cutoff)
+    count = 0
+    for upload in stale.iterator():
+        upload_cancel(upload=upload)
+        count += 1
+    return count
+
+
+# Manifests and tags -------------------------------------------------------
+
+
+def _manifest_cache_key(repository_name, reference):
+    return "manifest:" + hashlib.sha256(f"{repository_name}@{reference}".encode()).hexdigest()
+
+
+def _forget_cached(repository, references):
+    keys = [_manifest_cache_key(repository.full_name, ref) for ref in references]
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def manifest_resolve(*, repository, reference):
+    """``(digest, media_type, payload)`` of a manifest by tag or digest, or None.
+    Answered from the cache when it can be."""
+    key = _manifest_cache_key(repository.full_name, reference)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    manifests = Manifest.objects.filter(repository=repository)
+    if digests.is_digest(reference):
+        manifest = manifests.filter(digest=reference).first()
+    else:
+        manifest = manifests.filter(tags__name=reference).first()
+    if manifest is None:
+        return None
+    found = (manifest.digest, manifest.media_type, bytes(manifest.payload))
+    cache.set(key, found, settings.HUB_MANIFEST_CACHE_SECONDS)
+    return found
+
+
+def manifest_for_platform(*, repository, index_payload, platform):
+    """The child of an index that serves ``platform`` (``os/arch[/variant]``)."""
+    index = oci_manifests.parse(index_payload)
+    for child in index.manifests:
+        if child.platform and oci_manifests.platform_string(child.platform).startswith(platform):
+            return manifest_resolve(repository=repository, reference=child.digest)
+    return None
+
+
+def manifest_put(*, repository, reference, payload, content_type, tags=(), actor=None):
+    """Store a manifest under a tag or its digest, with any extra ``tags``."""
+    try:
+        parsed = oci_manifests.parse(payload, content_type)
+    except oci_manifests.ManifestUnsupported as exc:
+        raise ManifestUnsupported(str(exc)) from None
+    except oci_manifests.ManifestInvalid as exc:
+        raise ManifestRejected(str(exc)) from None
+
+    if digests.is_digest(reference):
+        _parse_digest(reference)
+        algorithm, _ = digests.parse(reference)
+        digest = digests.of(payload, algorithm)
+        if digest != reference:
+            raise DigestMismatch(f"manifest digest is {digest}, not {reference}")
+    else:
+        digest = digests.of(payload)
+        tags = [reference, *tags]
+    for tag in tags:
+        if not is_valid_tag(tag):
+            raise ManifestRejected(f"invalid tag {tag!r}")
+
+    with transaction.atomic():
+        blobs, children = _referenced_content(repository, parsed)
+        manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
+        if manifest is None:
+            manifest = _manifest_create(repository, digest, payload, parsed, blobs, children)
+        now = timezone.now()
+        for tag in tags:
+            Tag.objects.update_or_create(
+                repository=repository,
+                name=tag,
+                defaults={
+                    "manifest": manifest,
+                    "pushed_at": now,
+                    "pushed_by": _user_or_none(actor),
+                },
+            )
+        Repository.objects.filter(pk=repository.pk).update(updated_at=now)
+        _forget_cached(repository, tags)
+    return manifest, parsed
+
+
+def _user_or_none(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _referenced_content(repository, parsed):
+    """The blobs and child manifests ``parsed`` points at, all of which the
+    repository must already hold."""
+    blob_digests = {d.digest for d in parsed.blob_references}
+    child_digests = {d.digest for d in parsed.manifests}
+    blobs = list(
+        Blob.objects.filter(digest__in=blob_digests, repositoryblob__repository=repository)
+    )
+    children = list(Manifest.objects.filter(repository=repository, digest__in=child_digests))
+    missing = (blob_digests - {b.digest for b in blobs}) | (
+        child_digests - {m.digest for m in children}
+    )
+    if missing and not settings.HUB_ALLOW_SPARSE_MANIFESTS:
+        raise ManifestReferencesUnknown(sorted(missing))
+    return blobs, children
+
+
+def _manifest_create(repository, digest, payload, parsed, blobs, children):
+    if parsed.is_index:
+        platforms = [d.platform for d in parsed.manifests if d.platform]
+        layers_size = sum(child.layers_size for child in children)
+    else:
+        platforms = [p] if (p := _image_platform(parsed)) else []
+        layers_size = parsed.layers_size
+    manifest = Manifest.objects.create(
+        repository=repository,
+        digest=digest,
+        media_type=parsed.media_type,
+        payload=payload,
+        size=len(payload),
+        subject_digest=parsed.subject.digest if parsed.subject else "",
+        artifact_type=parsed.referrer_artifact_type,
+        annotations=parsed.annotations,
+        platforms=platforms,
+        layers_size=layers_size,
+    )
+    ManifestBlob.objects.bulk_create([ManifestBlob(manifest=manifest, blob=b) for b in blobs])
+    ManifestChild.objects.bulk_create([ManifestChild(parent=manifest, child=c) for c in children])
+    return manifest
+
+
+def _image_platform(parsed):
+    config = parsed.config
+    if config.media_type not in oci_manifests.IMAGE_CONFIG_TYPES or config.size > CONFIG_READ_LIMIT:
+        return None
+    try:
+        with blobstore.open_blob(config.digest) as handle:
+            return oci_manifests.image_platform(handle.read(CONFIG_READ_LIMIT))
+    except OSError:
+        logger.warning("config blob %s could not be read", config.digest)
+        return None
+
+
+@transaction.atomic
+def manifest_delete(*, repository, digest):
+    """Delete a manifest and every tag that points at it."""
+    manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
+    if manifest is None:
+        return False
+    tags = list(manifest.tags.values_list("name", flat=True))
+    manifest.delete()
+    _forget_cached(repository, [digest, *tags])
+    return True
+
+
+@transaction.atomic
+def tag_delete(*, repository, name):
+    deleted, _ = Tag.objects.filter(repository=repository, name=name).delete()
+    _forget_cached(repository, [name])
+    return deleted > 0
+
+
+def tags_page(*, repository, last=None, limit):
+    return list(Tag.objects.page(repository, last=last).values_list("name", flat=True)[:limit])
+
+
+def referrers(*, repository, digest, artifact_type=None):
+    return list(Manifest.objects.referrers_of(repository, digest, artifact_type))
