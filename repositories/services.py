@@ -75,8 +75,26 @@ class ManifestReferencesUnknown(ServiceError):
 # Repositories ------------------------------------------------------------
 
 
+def _repository_cache_key(name):
+    namespace, repo_name = split_name(name)
+    return f"repository:{namespace}/{repo_name}"
+
+
 def repository_find(*, name):
-    return Repository.objects.by_full_name(name).select_related("namespace").first()
+    """The repository called ``name``, or None. Cached: the registry asks on
+    every request. Services that change a repository call _forget_repository."""
+    key = _repository_cache_key(name)
+    repository = cache.get(key)
+    if repository is None:
+        repository = Repository.objects.by_full_name(name).select_related("namespace").first()
+        if repository is not None:
+            cache.set(key, repository, settings.HUB_MANIFEST_CACHE_SECONDS)
+    return repository
+
+
+def _forget_repository(repository):
+    key = _repository_cache_key(repository.full_name)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 @transaction.atomic
