@@ -7,6 +7,7 @@ import secrets
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.services import namespace_get_or_create
@@ -130,10 +131,22 @@ def blob_find(*, repository, digest):
     return Blob.objects.filter(digest=digest, repositoryblob__repository=repository).first()
 
 
-@transaction.atomic
-def _blob_link(*, repository, digest, size):
-    blob, _ = Blob.objects.get_or_create(digest=digest, defaults={"size": size})
-    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+def _blob_link(*, repository, digest, size, scratch=None):
+    """Link blob ``digest`` into ``repository``; store ``scratch`` as its
+    bytes if storage lacks them. Returns None when there is no scratch and
+    the blob is gone. The row is locked while storage is checked, and garbage
+    collection deletes bytes only while it holds that lock, so no row ever
+    outlives its bytes."""
+    with transaction.atomic():
+        blob, created = Blob.objects.select_for_update().get_or_create(
+            digest=digest, defaults={"size": size}
+        )
+        if scratch is not None:
+            blobstore.commit_blob(digest, scratch)
+        elif created:
+            transaction.set_rollback(True)
+            return None
+        RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
     return blob
 
 
@@ -155,8 +168,7 @@ def blob_upload_monolithic(*, repository, digest, stream, length):
             stream, scratch, length=length, limit=settings.HUB_MAX_BLOB_SIZE, hashers=[hasher]
         )
         _check_digest(digest, hasher)
-        blobstore.commit_blob(digest, scratch)
-    return _blob_link(repository=repository, digest=digest, size=size)
+        return _blob_link(repository=repository, digest=digest, size=size, scratch=scratch)
 
 
 def _check_digest(expected, hasher):
@@ -173,8 +185,7 @@ def blob_mount(*, repository, digest, source_name, actor):
         sources = sources.by_full_name(source_name)
     for source in sources.filter(repositoryblob__blob__digest=digest)[:20]:
         if permissions.can(actor, source, permissions.PULL):
-            blob = Blob.objects.get(digest=digest)
-            return _blob_link(repository=repository, digest=digest, size=blob.size)
+            return _blob_link(repository=repository, digest=digest, size=0)
     return None
 
 
@@ -223,11 +234,8 @@ def upload_append(*, upload, stream, length, start=None):
 def upload_complete(*, upload, digest, stream, length):
     """Close an upload with its last chunk (maybe empty) and its digest."""
     _parse_digest(digest)
-    if length and upload.parts:
-        upload = upload_append(upload=upload, stream=stream, length=length)
-        length = 0
     hasher = blobstore.new_hasher(digest)
-    limit = settings.HUB_MAX_BLOB_SIZE
+    limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
     with blobstore.scratch_file() as scratch:
         size = blobstore.assemble(upload.parts, scratch, hashers=[hasher])
         size += _receive(stream, scratch, length=length, limit=limit, hashers=[hasher])
@@ -236,12 +244,13 @@ def upload_complete(*, upload, digest, stream, length):
         except DigestMismatch:
             upload_cancel(upload=upload)
             raise
-        blobstore.commit_blob(digest, scratch)
-    with transaction.atomic():
-        blob = _blob_link(repository=upload.repository, digest=digest, size=size)
-        parts = upload.parts
-        upload.delete()
-        transaction.on_commit(lambda: blobstore.delete_parts(parts))
+        with transaction.atomic():
+            blob = _blob_link(
+                repository=upload.repository, digest=digest, size=size, scratch=scratch
+            )
+            parts = upload.parts
+            upload.delete()
+            transaction.on_commit(lambda: blobstore.delete_parts(parts))
     return blob
 
 
@@ -261,6 +270,33 @@ def upload_sweep(*, older_than):
         upload_cancel(upload=upload)
         count += 1
     return count
+
+
+def blob_collect_garbage(*, grace_seconds):
+    """Drop what no manifest needs. A repository's link to a blob that none
+    of its manifests references goes after ``grace_seconds`` (time for the
+    manifest push that follows the blob push); a blob no repository links
+    and no manifest references goes with its bytes. Returns the number of
+    blobs deleted."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=grace_seconds)
+    referenced = ManifestBlob.objects.filter(
+        manifest__repository=OuterRef("repository"), blob=OuterRef("blob")
+    )
+    RepositoryBlob.objects.filter(created_at__lt=cutoff).exclude(Exists(referenced)).delete()
+
+    deleted = 0
+    orphans = Blob.objects.filter(
+        created_at__lt=cutoff, repositoryblob__isnull=True, manifestblob__isnull=True
+    ).values_list("pk", flat=True)
+    for pk in list(orphans):
+        with transaction.atomic():
+            blob = Blob.objects.select_for_update().filter(pk=pk).first()
+            if blob is None or blob.repositoryblob_set.exists() or blob.manifestblob_set.exists():
+                continue
+            blobstore.delete_blob(blob.digest)
+            blob.delete()
+            deleted += 1
+    return deleted
 
 
 # Manifests and tags -------------------------------------------------------

@@ -7,3 +7,8 @@ from . import services
 @shared_task
 def upload_sweep_task():
     return services.upload_sweep(older_than=settings.HUB_UPLOAD_MAX_AGE)
+
+
+@shared_task
+def blob_collect_garbage_task():
+    return services.blob_collect_garbage(grace_seconds=settings.HUB_GC_GRACE_SECONDS)

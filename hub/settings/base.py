@@ -173,6 +173,8 @@ HUB_MAX_MANIFEST_SIZE = env.int("HUB_MAX_MANIFEST_SIZE", default=4 * 1024 * 1024
 HUB_ALLOW_SPARSE_MANIFESTS = env.bool("HUB_ALLOW_SPARSE_MANIFESTS", default=False)
 HUB_MAX_BLOB_SIZE = env.int("HUB_MAX_BLOB_SIZE", default=20 * 1024**3)
 HUB_UPLOAD_MAX_AGE = env.int("HUB_UPLOAD_MAX_AGE", default=24 * 3600)
+# Blobs no manifest needs are deleted this long after they were pushed.
+HUB_GC_GRACE_SECONDS = env.int("HUB_GC_GRACE_SECONDS", default=24 * 3600)
 HUB_PAGE_SIZE_MAX = env.int("HUB_PAGE_SIZE_MAX", default=1000)
 # The platform served to a client that cannot read an image index.
 HUB_DEFAULT_PLATFORM = env.str("HUB_DEFAULT_PLATFORM", default="linux/amd64")
@@ -194,6 +196,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-uploads": {
         "task": "repositories.tasks.upload_sweep_task",
         "schedule": 3600.0,
+    },
+    "collect-garbage": {
+        "task": "repositories.tasks.blob_collect_garbage_task",
+        "schedule": 6 * 3600.0,
     },
 }
 
