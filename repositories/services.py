@@ -302,19 +302,32 @@ def blob_collect_garbage(*, grace_seconds):
 # Manifests and tags -------------------------------------------------------
 
 
-def _manifest_cache_key(repository_name, reference):
-    return "manifest:" + hashlib.sha256(f"{repository_name}@{reference}".encode()).hexdigest()
+def _cache_generation(repository):
+    """A token that changes whenever the repository's manifests or tags do.
+    Cached lookups are keyed by it, so a reader that raced a change can only
+    ever write its stale answer under a key nobody asks for again."""
+    key = f"manifest-generation:{repository.pk}"
+    generation = cache.get(key)
+    if generation is None:
+        cache.add(key, secrets.token_hex(8), None)
+        generation = cache.get(key)
+    return generation
 
 
-def _forget_cached(repository, references):
-    keys = [_manifest_cache_key(repository.full_name, ref) for ref in references]
-    transaction.on_commit(lambda: cache.delete_many(keys))
+def _manifest_cache_key(repository, reference):
+    reference_hash = hashlib.sha256(reference.encode()).hexdigest()[:32]
+    return f"manifest:{repository.pk}:{_cache_generation(repository)}:{reference_hash}"
+
+
+def _forget_cached(repository):
+    key = f"manifest-generation:{repository.pk}"
+    transaction.on_commit(lambda: cache.set(key, secrets.token_hex(8), None))
 
 
 def manifest_resolve(*, repository, reference):
     """``(digest, media_type, payload)`` of a manifest by tag or digest, or None.
     Answered from the cache when it can be."""
-    key = _manifest_cache_key(repository.full_name, reference)
+    key = _manifest_cache_key(repository, reference)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -334,7 +347,8 @@ def manifest_for_platform(*, repository, index_payload, platform):
     """The child of an index that serves ``platform`` (``os/arch[/variant]``)."""
     index = oci_manifests.parse(index_payload)
     for child in index.manifests:
-        if child.platform and oci_manifests.platform_string(child.platform).startswith(platform):
+        served = oci_manifests.platform_string(child.platform or {})
+        if served == platform or served.startswith(platform + "/"):
             return manifest_resolve(repository=repository, reference=child.digest)
     return None
 
@@ -378,7 +392,7 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), actor
                 },
             )
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
-        _forget_cached(repository, tags)
+        _forget_cached(repository)
     return manifest, parsed
 
 
@@ -445,16 +459,15 @@ def manifest_delete(*, repository, digest):
     manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
     if manifest is None:
         return False
-    tags = list(manifest.tags.values_list("name", flat=True))
     manifest.delete()
-    _forget_cached(repository, [digest, *tags])
+    _forget_cached(repository)
     return True
 
 
 @transaction.atomic
 def tag_delete(*, repository, name):
     deleted, _ = Tag.objects.filter(repository=repository, name=name).delete()
-    _forget_cached(repository, [name])
+    _forget_cached(repository)
     return deleted > 0
 
 

@@ -27,3 +27,5 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 HUB_SCRATCH_DIR = DATA_DIR / "tmp"
 CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir()

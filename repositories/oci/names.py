@@ -6,8 +6,8 @@ NAME_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_PATTERN = rf"{NAME_COMPONENT}(?:/{NAME_COMPONENT})*"
 TAG_PATTERN = r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
 
-NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
-TAG_RE = re.compile(rf"^{TAG_PATTERN}$")
+NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
+TAG_RE = re.compile(rf"^{TAG_PATTERN}\Z")
 
 # Docker's limit on a whole repository name, host name excluded.
 NAME_MAX_LENGTH = 255

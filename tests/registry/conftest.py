@@ -1,0 +1,129 @@
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory
+from django.urls import resolve
+
+from .helpers import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    descriptor,
+    image_config,
+    image_manifest,
+    sha256,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry(db, settings, tmp_path):
+    """Each test gets its own blob and upload storage (tests/conftest.py empties the cache)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "blobs", "allow_overwrite": True},
+        },
+        "uploads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "uploads", "allow_overwrite": True},
+        },
+    }
+    settings.HUB_SCRATCH_DIR = tmp_path / "scratch"
+
+
+LAYERS = (b"layer one", b"layer two")
+
+
+@dataclass(frozen=True)
+class Pushed:
+    name: str
+    digest: str
+    payload: bytes
+    media_type: str
+
+
+class Registry:
+    """The Django test client, spoken to as a registry client speaks."""
+
+    def __init__(self, client, capture_on_commit):
+        self.client = client
+        self._capture_on_commit = capture_on_commit
+
+    def request(self, method, path, data=b"", *, content_type="application/octet-stream", **kw):
+        # Outside a test every request commits; run what waits for the commit
+        # (cache invalidation, deleting upload parts) as it would then.
+        with self._capture_on_commit(execute=True):
+            return self.client.generic(method, path, data, content_type=content_type, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def post(self, path, data=b"", **kw):
+        return self.request("POST", path, data, **kw)
+
+    def put(self, path, data=b"", **kw):
+        return self.request("PUT", path, data, **kw)
+
+    def patch(self, path, data=b"", **kw):
+        return self.request("PATCH", path, data, **kw)
+
+    def view_response(self, method, path, headers=None):
+        """The view's own response, before the test client empties HEAD bodies."""
+        request = RequestFactory().generic(method, path, headers=headers)
+        request.user = AnonymousUser()
+        match = resolve(request.path)
+        return match.func(request, *match.args, **match.kwargs)
+
+    def push_blob(self, name, data):
+        digest = sha256(data)
+        response = self.post(f"/v2/{name}/blobs/uploads/?digest={digest}", data)
+        assert response.status_code == 201, response.content
+        return digest
+
+    def start_upload(self, name):
+        response = self.post(f"/v2/{name}/blobs/uploads/")
+        assert response.status_code == 202, response.content
+        return response["Location"]
+
+    def push_manifest(self, name, reference, payload, media_type=OCI_MANIFEST):
+        return self.put(f"/v2/{name}/manifests/{reference}", payload, content_type=media_type)
+
+    def push(self, name, reference, payload, media_type):
+        """Push a manifest that must be accepted; ``reference`` None pushes by digest."""
+        digest = sha256(payload)
+        response = self.push_manifest(name, reference or digest, payload, media_type)
+        assert response.status_code == 201, response.content
+        return Pushed(name, digest, payload, media_type)
+
+    def image_payload(self, name, *, media_type=OCI_MANIFEST, config=None, layers=LAYERS, **fields):
+        """Push an image's config and layers; return its manifest's bytes."""
+        docker = media_type == DOCKER_MANIFEST
+        config = image_config() if config is None else config
+        for blob in (config, *layers):
+            self.push_blob(name, blob)
+        return image_manifest(
+            descriptor(DOCKER_CONFIG if docker else OCI_CONFIG, config),
+            [descriptor(DOCKER_LAYER if docker else OCI_LAYER, layer) for layer in layers],
+            media_type=media_type,
+            **fields,
+        )
+
+    def push_image(self, name, reference=None, *, media_type=OCI_MANIFEST, **kw):
+        payload = self.image_payload(name, media_type=media_type, **kw)
+        return self.push(name, reference, payload, media_type)
+
+
+@pytest.fixture
+def registry(client, django_capture_on_commit_callbacks):
+    return Registry(client, django_capture_on_commit_callbacks)
