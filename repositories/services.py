@@ -314,9 +314,10 @@ def _cache_generation(repository):
     return generation
 
 
-def _manifest_cache_key(repository, reference):
-    reference_hash = hashlib.sha256(reference.encode()).hexdigest()[:32]
-    return f"manifest:{repository.pk}:{_cache_generation(repository)}:{reference_hash}"
+def _cache_key(repository, *parts):
+    """A cache key for a lookup in ``repository`` that changes with it."""
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+    return f"repository:{repository.pk}:{_cache_generation(repository)}:{digest}"
 
 
 def _forget_cached(repository):
@@ -327,7 +328,7 @@ def _forget_cached(repository):
 def manifest_resolve(*, repository, reference):
     """``(digest, media_type, payload)`` of a manifest by tag or digest, or None.
     Answered from the cache when it can be."""
-    key = _manifest_cache_key(repository, reference)
+    key = _cache_key(repository, "manifest", reference)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -472,7 +473,12 @@ def tag_delete(*, repository, name):
 
 
 def tags_page(*, repository, last=None, limit):
-    return list(Tag.objects.page(repository, last=last).values_list("name", flat=True)[:limit])
+    key = _cache_key(repository, "tags", last, limit)
+    tags = cache.get(key)
+    if tags is None:
+        tags = list(Tag.objects.page(repository, last=last).values_list("name", flat=True)[:limit])
+        cache.set(key, tags, settings.HUB_MANIFEST_CACHE_SECONDS)
+    return tags
 
 
 def referrers(*, repository, digest, artifact_type=None):

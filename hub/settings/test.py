@@ -9,7 +9,9 @@ from .base import env
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="hub-test-"))
 DATABASES = {
-    "default": env.db_url("HUB_TEST_DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'hub.sqlite3'}")
+    "default": env.db_url_config(
+        env.str("HUB_TEST_DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'hub.sqlite3'}"
+    )
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {

@@ -11,7 +11,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -64,6 +64,9 @@ class Command(BaseCommand):
 
     def start_worker(self):
         os.makedirs(settings.DATA_DIR, exist_ok=True)
+        for folder in getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).values():
+            if isinstance(folder, str) and folder.startswith(str(settings.DATA_DIR)):
+                os.makedirs(folder, exist_ok=True)
         command = [
             sys.executable, "-m", "celery", "--app", "hub", "worker",
             "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
@@ -76,8 +79,10 @@ class Command(BaseCommand):
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
+        self.died = None
         try:
-            while all(child.poll() is None for child in children):
+            while self.died is None:
+                self.died = next((c for c in children if c.poll() is not None), None)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
@@ -91,6 +96,5 @@ class Command(BaseCommand):
                     child.wait(timeout=max(deadline - time.monotonic(), 0.1))
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [c.args[2] for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-        if failed:
-            self.stderr.write(f"stopped: {', '.join(failed)} exited")
+        if self.died is not None:
+            raise CommandError(f"{self.died.args[2]} exited with status {self.died.returncode}")

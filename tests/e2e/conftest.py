@@ -1,0 +1,555 @@
+"""Fixtures for the end-to-end tests that drive real registry clients.
+
+Target selection (env HUB_E2E_TARGET):
+  hub (default)  start Hub with `make run` (HUB_ADDR / HUB_DATA_DIR / HUB_DATABASE_URL)
+  reference      start Debian's reference registry (/usr/bin/docker-registry)
+  external       use an already running registry at HUB_E2E_ADDR (host:port)
+
+Other knobs:
+  HUB_TEST_DATABASE_URL      postgres://... server on which a fresh hub_e2e_<random>
+                             database is created for Hub (dropped afterwards);
+                             unset -> Hub uses SQLite in HUB_DATA_DIR.
+  HUB_E2E_STARTUP_TIMEOUT    seconds to wait for GET /v2/ == 200 (default 300).
+  HUB_E2E_CMD_TIMEOUT        per client command timeout (default 180).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .helpers import (
+    OCI_INDEX,
+    Pushed,
+    Registry,
+    free_port,
+    kill_process_group,
+    layout_blob,
+    layout_json,
+    layout_ref,
+    log_summary,
+    read_layout_index,
+    require_bins,
+    run,
+    sha256_bytes,
+    skopeo_push,
+    tail,
+    umount_under,
+    wait_for_v2,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = float(os.environ.get("HUB_E2E_STARTUP_TIMEOUT", "300"))
+
+# Logs of servers started by the fixtures; their new output is attached to
+# the report of a failing test.
+_SERVER_LOGS: dict[str, Path] = {}
+# Server processes started by the fixtures, to notice when one has died.
+_SERVER_PROCS: dict[str, subprocess.Popen] = {}
+_LOG_OFFSETS = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: end-to-end test driving real registry clients (slow)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_LOG_OFFSETS] = {name: _size(p) for name, p in _SERVER_LOGS.items()}
+    # Fail fast, with the cause, once a server started by a fixture has died
+    # (rather than have every later client time out on a closed port).
+    for name, proc in _SERVER_PROCS.items():
+        if proc.poll() is not None:
+            log = _SERVER_LOGS.get(name)
+            pytest.fail(
+                f"{name} exited earlier in this session with status {proc.returncode}"
+                f" (log: {log})\n{log_summary(log)}",
+                pytrace=False,
+            )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name, proc in _SERVER_PROCS.items():
+            if proc.poll() is not None:
+                report.sections.append(
+                    (f"{name} is not running", f"{name} exited with status {proc.returncode}")
+                )
+        offsets = item.stash.get(_LOG_OFFSETS, {})
+        for name, path in _SERVER_LOGS.items():
+            report.sections.append(
+                (f"{name} log during this test ({path})", tail(path, offsets.get(name, 0)))
+            )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# --------------------------------------------------------------------------
+# The registry under test
+
+
+REFERENCE_CONFIG = """\
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+
+def _start_reference(tmp: Path) -> tuple[Registry, subprocess.Popen]:
+    bins = require_bins("docker-registry")
+    port = free_port()
+    (tmp / "storage").mkdir()
+    cfg = tmp / "config.yml"
+    cfg.write_text(REFERENCE_CONFIG.format(root=tmp / "storage", port=port))
+    log = tmp / "registry.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(
+            [bins["docker-registry"], "serve", str(cfg)],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Registry("reference", f"127.0.0.1:{port}", log), proc
+
+
+def _create_database(server_url: str) -> tuple[str, callable]:
+    """Create hub_e2e_<random> on the server of server_url; return (url, drop)."""
+    import psycopg2
+
+    parts = urllib.parse.urlsplit(server_url)
+    name = f"hub_e2e_{secrets.token_hex(6)}"
+    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    conn = psycopg2.connect(admin_url, connect_timeout=10)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+    def drop():
+        conn = psycopg2.connect(admin_url, connect_timeout=10)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
+def _start_hub(tmp: Path) -> tuple[Registry, subprocess.Popen, callable | None]:
+    require_bins("make")
+    if not (REPO_ROOT / "Makefile").exists():
+        pytest.fail(
+            f"HUB_E2E_TARGET=hub but {REPO_ROOT}/Makefile does not exist (no `make run`)",
+            pytrace=False,
+        )
+    port = free_port()
+    addr = f"127.0.0.1:{port}"
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    env = dict(os.environ)
+    # Hub must run as `make run` runs it for a user, not with the settings
+    # pytest-django put into this process's environment (hub.settings.test).
+    for var in ("HUB_DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_CURRENT_TEST"):
+        env.pop(var, None)
+    env.update(HUB_ADDR=addr, HUB_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    # gunicorn reads extra options from the environment: an access log makes
+    # the request/response sequence of a failing test visible in its report.
+    env.setdefault("GUNICORN_CMD_ARGS", "--access-logfile - --log-level info")
+    drop = None
+    db_url = os.environ.get("HUB_TEST_DATABASE_URL")
+    if db_url:
+        env["HUB_DATABASE_URL"], drop = _create_database(db_url)
+    log = tmp / "hub.log"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    reg = Registry(
+        "hub", addr, log, extra={"data_dir": data_dir, "database_url": env.get("HUB_DATABASE_URL")}
+    )
+    return reg, proc, drop
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory) -> Registry:
+    """The registry under test, started once per session."""
+    target = os.environ.get("HUB_E2E_TARGET", "hub").strip().lower()
+    tmp = tmp_path_factory.mktemp(f"registry-{target}")
+    proc = None
+    drop = None
+    if target == "reference":
+        reg, proc = _start_reference(tmp)
+        what = "docker-registry"
+    elif target == "hub":
+        reg, proc, drop = _start_hub(tmp)
+        what = "`make run`"
+    elif target == "external":
+        addr = os.environ.get("HUB_E2E_ADDR")
+        if not addr:
+            pytest.fail("HUB_E2E_TARGET=external needs HUB_E2E_ADDR=host:port", pytrace=False)
+        reg = Registry("external", addr)
+        what = "external registry"
+    else:
+        pytest.fail(f"unknown HUB_E2E_TARGET={target!r} (hub, reference, external)", pytrace=False)
+
+    if reg.log_path:
+        _SERVER_LOGS[reg.target] = reg.log_path
+    if proc is not None:
+        _SERVER_PROCS[reg.target] = proc
+    try:
+        try:
+            wait_for_v2(
+                reg.url,
+                STARTUP_TIMEOUT,
+                alive=(lambda: proc.poll() is None) if proc else (lambda: True),
+                what=what,
+            )
+        except RuntimeError as exc:
+            log = tail(reg.log_path) if reg.log_path else ""
+            pytest.fail(f"{exc}\n--- {what} output ---\n{log}", pytrace=False)
+        yield reg
+    finally:
+        if proc is not None:
+            kill_process_group(proc)
+        if drop is not None:
+            try:
+                drop()
+            except Exception as exc:  # pragma: no cover - best effort cleanup
+                print(f"warning: could not drop e2e database: {exc}")
+        _SERVER_LOGS.pop(reg.target, None)
+        _SERVER_PROCS.pop(reg.target, None)
+
+
+# --------------------------------------------------------------------------
+# Images built offline from busybox-static
+
+
+@dataclass
+class ImageInfo:
+    ref: str  # ref.name in the OCI layout
+    manifest_digest: str
+    manifest_bytes: bytes
+    manifest: dict
+    config_digest: str
+    config: dict
+    layer_digests: list[str]
+
+
+@dataclass
+class BaseImages:
+    layout: Path  # OCI image layout directory
+    rootfs: Path  # unpacked rootfs of the base image
+    rootfs_tar: Path  # plain tar of the rootfs (for `docker import`)
+    amd64: ImageInfo  # ref "base"
+    arm64: ImageInfo  # ref "base-arm64" (same layer, arm64 config)
+    index_digest: str  # ref "multi": OCI index of amd64 + arm64
+    index_bytes: bytes
+
+    def oci(self, ref: str) -> str:
+        return f"oci:{self.layout}:{ref}"
+
+
+def _image_info(layout: Path, ref: str) -> ImageInfo:
+    desc = layout_ref(layout, ref)
+    mbytes = layout_blob(layout, desc["digest"]).read_bytes()
+    manifest = json.loads(mbytes)
+    return ImageInfo(
+        ref=ref,
+        manifest_digest=desc["digest"],
+        manifest_bytes=mbytes,
+        manifest=manifest,
+        config_digest=manifest["config"]["digest"],
+        config=layout_json(layout, manifest["config"]["digest"]),
+        layer_digests=[layer["digest"] for layer in manifest["layers"]],
+    )
+
+
+@pytest.fixture(scope="session")
+def base_images(tmp_path_factory) -> BaseImages:
+    """OCI layout with a busybox-static image (amd64), an arm64 twin and an index."""
+    bins = require_bins("umoci")
+    busybox = "/bin/busybox"
+    if not os.access(busybox, os.X_OK):
+        pytest.skip("/bin/busybox (busybox-static) not installed")
+    umoci = bins["umoci"]
+    work = tmp_path_factory.mktemp("images")
+    layout = work / "oci"
+    bundle = work / "bundle"
+
+    run([umoci, "init", "--layout", layout])
+    run([umoci, "new", "--image", f"{layout}:base"])
+    run([umoci, "unpack", "--rootless", "--image", f"{layout}:base", bundle])
+    rootfs = bundle / "rootfs"
+    for d in (
+        "bin",
+        "sbin",
+        "etc",
+        "tmp",
+        "root",
+        "proc",
+        "sys",
+        "dev",
+        "var",
+        "usr/bin",
+        "usr/sbin",
+    ):
+        (rootfs / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(rootfs / "tmp", 0o1777)
+    shutil.copy2(busybox, rootfs / "bin" / "busybox")
+    os.chmod(rootfs / "bin" / "busybox", 0o755)
+    applets = run([busybox, "--list"]).stdout.decode().split()
+    assert "sh" in applets and "echo" in applets, applets
+    for applet in applets:
+        if applet != "busybox":
+            link = rootfs / "bin" / applet
+            if not link.exists():
+                link.symlink_to("busybox")
+    (rootfs / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+    )
+    (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (rootfs / "etc" / "e2e-release").write_text("hub e2e busybox base\n")
+    run([umoci, "repack", "--image", f"{layout}:base", bundle])
+    run(
+        [
+            umoci,
+            "config",
+            "--image",
+            f"{layout}:base",
+            "--config.cmd",
+            "/bin/sh",
+            "--config.env",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--os",
+            "linux",
+            "--architecture",
+            "amd64",
+        ]
+    )
+    # Same layer bytes, arm64 config (the binary is amd64, but only the
+    # metadata matters to the registry).
+    run(
+        [
+            umoci,
+            "config",
+            "--image",
+            f"{layout}:base",
+            "--tag",
+            "base-arm64",
+            "--architecture",
+            "arm64",
+        ]
+    )
+    run([umoci, "gc", "--layout", layout])
+
+    amd64 = _image_info(layout, "base")
+    arm64 = _image_info(layout, "base-arm64")
+    assert amd64.layer_digests == arm64.layer_digests
+    assert amd64.config["architecture"] == "amd64" and arm64.config["architecture"] == "arm64"
+    assert amd64.manifest_digest != arm64.manifest_digest
+
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": img.manifest["mediaType"]
+                if "mediaType" in img.manifest
+                else "application/vnd.oci.image.manifest.v1+json",
+                "digest": img.manifest_digest,
+                "size": len(img.manifest_bytes),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+            for img, arch in ((amd64, "amd64"), (arm64, "arm64"))
+        ],
+    }
+    index_bytes = json.dumps(index, separators=(",", ":")).encode()
+    index_digest = sha256_bytes(index_bytes)
+    layout_blob(layout, index_digest).write_bytes(index_bytes)
+    top = read_layout_index(layout)
+    top["manifests"].append(
+        {
+            "mediaType": OCI_INDEX,
+            "digest": index_digest,
+            "size": len(index_bytes),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }
+    )
+    (layout / "index.json").write_text(json.dumps(top))
+
+    rootfs_tar = work / "rootfs.tar"
+    with tarfile.open(rootfs_tar, "w") as tf:
+        for child in sorted(rootfs.iterdir()):
+            tf.add(child, arcname=child.name, filter=_root_owned)
+
+    return BaseImages(
+        layout=layout,
+        rootfs=rootfs,
+        rootfs_tar=rootfs_tar,
+        amd64=amd64,
+        arm64=arm64,
+        index_digest=index_digest,
+        index_bytes=index_bytes,
+    )
+
+
+def _root_owned(info):
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info
+
+
+# --------------------------------------------------------------------------
+# Images pushed once per session and shared by several tests
+
+
+@pytest.fixture(scope="session")
+def pushed_base(registry, base_images, tmp_path_factory) -> Pushed:
+    """e2e/base:latest in Docker schema2 format (the FROM of the buildah test)."""
+    tmp = tmp_path_factory.mktemp("pushed-base")
+    return skopeo_push(
+        registry, base_images.oci("base"), "e2e/base", "latest", tmp, "--format", "v2s2"
+    )
+
+
+@pytest.fixture(scope="session")
+def pushed_multi(registry, base_images, tmp_path_factory) -> Pushed:
+    """e2e/multi:latest: OCI index with linux/amd64 and linux/arm64."""
+    tmp = tmp_path_factory.mktemp("pushed-multi")
+    return skopeo_push(registry, base_images.oci("multi"), "e2e/multi", "latest", tmp, "--all")
+
+
+# --------------------------------------------------------------------------
+# A private Docker engine
+
+
+@dataclass
+class Docker:
+    cli: str
+    env: dict
+    root: Path
+    log_path: Path
+
+    def __call__(self, *args, timeout: float | None = None, check: bool = True):
+        kw = {} if timeout is None else {"timeout": timeout}
+        return run([self.cli, *args], env=self.env, check=check, **kw)
+
+
+@pytest.fixture(scope="session")
+def dockerd(registry) -> Docker:
+    bins = require_bins("dockerd", "docker", "containerd", "runc")
+    # Short path: unix socket paths are limited to 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="hub-e2e-docker-", dir="/tmp"))
+    for d in ("data", "exec", "cli"):
+        (root / d).mkdir()
+    (root / "daemon.json").write_text("{}")
+    sock = root / "docker.sock"
+    log = root / "dockerd.log"
+    args = [
+        bins["dockerd"],
+        "--config-file",
+        root / "daemon.json",
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip6tables=false",
+        "--data-root",
+        root / "data",
+        "--exec-root",
+        root / "exec",
+        "--pidfile",
+        root / "docker.pid",
+        "--host",
+        f"unix://{sock}",
+        "--insecure-registry",
+        registry.addr,
+        "--storage-driver",
+        "vfs",
+        # If a system containerd is running, dockerd uses it: keep our
+        # images and containers apart from any other engine's.
+        "--containerd-namespace",
+        "hub-e2e",
+        "--containerd-plugins-namespace",
+        "hub-e2e-plugins",
+    ]
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(
+            [str(a) for a in args],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _SERVER_LOGS["dockerd"] = log
+    _SERVER_PROCS["dockerd"] = proc
+    env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(root / "cli")}
+    docker = Docker(bins["docker"], env, root, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"dockerd exited with {proc.returncode}:\n{tail(log)}", pytrace=False)
+            if sock.exists() and docker("version", timeout=20, check=False).returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"dockerd did not come up within 60s:\n{tail(log)}", pytrace=False)
+            time.sleep(0.5)
+        yield docker
+    finally:
+        _SERVER_LOGS.pop("dockerd", None)
+        _SERVER_PROCS.pop("dockerd", None)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # dockerd stops its containerd itself
+            try:
+                proc.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_process_group(proc, term_timeout=5)
+        umount_under(root)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,308 @@
+"""Small helpers shared by the end-to-end tests (no pytest fixtures here)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+# Default bound for a single client command (push/pull/build of a ~1 MB image).
+CMD_TIMEOUT = float(os.environ.get("HUB_E2E_CMD_TIMEOUT", "180"))
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+ALL_MANIFEST_TYPES = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])
+
+
+class CommandFailed(AssertionError):
+    pass
+
+
+def require_bins(*names: str) -> dict[str, str]:
+    """Return {name: path}; skip the test if any binary is missing."""
+    found = {}
+    missing = []
+    for name in names:
+        path = shutil.which(name) or (
+            name if os.path.isabs(name) and os.access(name, os.X_OK) else None
+        )
+        if path is None:
+            missing.append(name)
+        else:
+            found[name] = path
+    if missing:
+        pytest.skip(f"required binary not installed: {', '.join(missing)} (make test installs it)")
+    return found
+
+
+def run(
+    args: list[str],
+    *,
+    timeout: float = CMD_TIMEOUT,
+    env: dict | None = None,
+    cwd: str | os.PathLike | None = None,
+    check: bool = True,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess:
+    """Run a command with a timeout; on failure raise with stdout/stderr."""
+    args = [str(a) for a in args]
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        proc = subprocess.run(
+            args,
+            capture_output=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            input=input,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(
+            f"command timed out after {timeout}s: {shlex.join(args)}\n"
+            f"--- stdout ---\n{_text(exc.stdout)}\n--- stderr ---\n{_text(exc.stderr)}"
+        ) from None
+    if check and proc.returncode != 0:
+        raise CommandFailed(
+            f"command failed (rc={proc.returncode}): {shlex.join(args)}\n"
+            f"--- stdout ---\n{_text(proc.stdout)}\n--- stderr ---\n{_text(proc.stderr)}"
+        )
+    return proc
+
+
+def _text(b) -> str:
+    if b is None:
+        return ""
+    if isinstance(b, bytes):
+        b = b.decode("utf-8", "replace")
+    return b[-8000:]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def wait_for_v2(url: str, timeout: float, alive=lambda: True, what: str = "registry") -> None:
+    """Poll GET {url}/v2/ until it answers 200."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"{what} exited before /v2/ answered ({last})")
+        try:
+            r = requests.get(f"{url}/v2/", timeout=5)
+            if r.status_code == 200:
+                return
+            last = f"HTTP {r.status_code}: {r.text[:200]!r}"
+        except requests.RequestException as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not answer 200 on {url}/v2/ within {timeout}s (last: {last})")
+
+
+def kill_process_group(proc: subprocess.Popen, term_timeout: float = 30) -> None:
+    """SIGTERM the process group of proc (started with start_new_session), then SIGKILL."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=term_timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children may outlive the leader; sweep the group.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def umount_under(root: str | os.PathLike) -> None:
+    """Lazily unmount every mount point below root (deepest first)."""
+    root = os.path.realpath(root)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        return
+    points = [p.replace("\\040", " ") for p in points]
+    for p in sorted(
+        {p for p in points if p == root or p.startswith(root + "/")}, key=len, reverse=True
+    ):
+        subprocess.run(["umount", "-l", p], capture_output=True, timeout=30)
+
+
+def tail(path: str | os.PathLike, start: int = 0, limit: int = 20000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    text = data.decode("utf-8", "replace")
+    if len(text) > limit:
+        text = "...[truncated]...\n" + text[-limit:]
+    return text
+
+
+_ERROR_LINE = re.compile(r"CRITICAL|ERROR|Traceback|Error:|Exception|exited|stopped")
+
+
+def log_summary(path: str | os.PathLike, errors: int = 40, last: int = 30) -> str:
+    """The error-looking lines of a server log, then its last lines."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    found = [line for line in lines if _ERROR_LINE.search(line)][-errors:]
+    return (
+        "error-looking lines:\n"
+        + "\n".join(found or ["(none)"])
+        + f"\nlast {last} lines:\n"
+        + "\n".join(lines[-last:])
+    )
+
+
+# --------------------------------------------------------------------------
+# OCI layout helpers
+
+
+def read_layout_index(layout: Path) -> dict:
+    return json.loads((layout / "index.json").read_text())
+
+
+def layout_blob(layout: Path, digest: str) -> Path:
+    algo, hexd = digest.split(":", 1)
+    return layout / "blobs" / algo / hexd
+
+
+def layout_json(layout: Path, digest: str) -> dict:
+    return json.loads(layout_blob(layout, digest).read_bytes())
+
+
+def layout_ref(layout: Path, ref: str) -> dict:
+    """Descriptor in index.json whose ref.name annotation is ref."""
+    for desc in read_layout_index(layout)["manifests"]:
+        if (desc.get("annotations") or {}).get("org.opencontainers.image.ref.name") == ref:
+            return desc
+    raise KeyError(f"{ref!r} not in {layout}/index.json")
+
+
+def tar_members(layer_bytes: bytes) -> dict[str, bytes | None]:
+    """name -> content (None for non-regular files) of a (possibly gzipped) layer tar."""
+    if layer_bytes[:2] == b"\x1f\x8b":
+        layer_bytes = gzip.decompress(layer_bytes)
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(layer_bytes), mode="r:") as tf:
+        for m in tf.getmembers():
+            name = m.name[2:] if m.name.startswith("./") else m.name
+            out[name.lstrip("/")] = tf.extractfile(m).read() if m.isfile() else None
+    return out
+
+
+# --------------------------------------------------------------------------
+# Registry HTTP helpers (read-only probes used to cross-check clients)
+
+
+def get_manifest(
+    url: str, repo: str, ref: str, accept: str = ALL_MANIFEST_TYPES
+) -> requests.Response:
+    return requests.get(f"{url}/v2/{repo}/manifests/{ref}", headers={"Accept": accept}, timeout=30)
+
+
+def head_manifest(
+    url: str, repo: str, ref: str, accept: str = ALL_MANIFEST_TYPES
+) -> requests.Response:
+    return requests.head(f"{url}/v2/{repo}/manifests/{ref}", headers={"Accept": accept}, timeout=30)
+
+
+# --------------------------------------------------------------------------
+# The registry under test, and images pushed to it
+
+
+@dataclass
+class Registry:
+    target: str  # "hub", "reference" or "external"
+    addr: str  # host:port
+    log_path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}"
+
+    def ref(self, repo: str, tag: str | None = None, digest: str | None = None) -> str:
+        if digest:
+            return f"{self.addr}/{repo}@{digest}"
+        return f"{self.addr}/{repo}:{tag or 'latest'}"
+
+
+@dataclass
+class Pushed:
+    repo: str
+    tag: str
+    digest: str  # digest of the manifest (or index) as pushed
+
+    def ref(self, registry: Registry) -> str:
+        return registry.ref(self.repo, self.tag)
+
+
+def skopeo_push(
+    registry: Registry, src: str, repo: str, tag: str, tmp: Path, *extra: str
+) -> Pushed:
+    bins = require_bins("skopeo")
+    digestfile = tmp / f"{repo.replace('/', '_')}_{tag}.digest"
+    run(
+        [
+            bins["skopeo"],
+            "copy",
+            "--retry-times",
+            "0",
+            "--dest-tls-verify=false",
+            "--digestfile",
+            digestfile,
+            *extra,
+            src,
+            f"docker://{registry.ref(repo, tag)}",
+        ]
+    )
+    return Pushed(repo, tag, digestfile.read_text().strip())

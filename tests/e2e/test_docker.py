@@ -1,0 +1,72 @@
+"""Docker engine (Debian's dockerd, started privately) against the registry."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from .helpers import head_manifest
+
+pytestmark = pytest.mark.e2e
+
+
+def image_exists(docker, ref) -> bool:
+    return docker("image", "inspect", ref, check=False).returncode == 0
+
+
+def test_docker_import_push_rmi_pull_run(registry, base_images, dockerd):
+    docker = dockerd
+    local = "hub-e2e-local/imported:1"
+    remote = registry.ref("e2e/docker", "1")
+    docker("import", "--change", 'CMD ["/bin/sh"]', base_images.rootfs_tar, local)
+    docker("tag", local, remote)
+    image_id = json.loads(docker("image", "inspect", remote).stdout)[0]["Id"]
+
+    push = docker("push", remote).stdout.decode()
+    m = re.search(r"1: digest: (sha256:[0-9a-f]{64}) size: (\d+)", push)
+    assert m, push
+    digest = m.group(1)
+    head = head_manifest(registry.url, "e2e/docker", "1")
+    assert head.status_code == 200
+    assert head.headers.get("Docker-Content-Digest") == digest
+    assert int(head.headers.get("Content-Length", -1)) == int(m.group(2))
+
+    docker("rmi", remote, local)
+    assert not image_exists(docker, remote)
+    assert not image_exists(docker, image_id)
+
+    pull = docker("pull", remote).stdout.decode()
+    assert f"Digest: {digest}" in pull, pull
+    info = json.loads(docker("image", "inspect", remote).stdout)[0]
+    assert info["Id"] == image_id  # same config, byte for byte
+    assert f"{registry.addr}/e2e/docker@{digest}" in info["RepoDigests"]
+
+    out = docker("run", "--rm", "--network", "none", remote, "echo", "hi")
+    assert out.stdout.decode() == "hi\n"
+
+    # A second push of unchanged content is a no-op upload with the same digest.
+    again = docker("push", remote).stdout.decode()
+    assert f"digest: {digest}" in again
+    assert "Layer already exists" in again, again
+
+
+@pytest.mark.parametrize("which", ["schema2", "oci-index"])
+def test_docker_pull_and_run_skopeo_pushed(
+    registry, base_images, pushed_base, pushed_multi, dockerd, which
+):
+    docker = dockerd
+    pushed = pushed_base if which == "schema2" else pushed_multi
+    ref = pushed.ref(registry)
+    pull = docker("pull", ref).stdout.decode()
+    assert f"Digest: {pushed.digest}" in pull, pull
+    info = json.loads(docker("image", "inspect", ref).stdout)[0]
+    assert info["Architecture"] == "amd64" and info["Os"] == "linux"
+    assert f"{registry.addr}/{pushed.repo}@{pushed.digest}" in info["RepoDigests"]
+    # The image id is the digest of the amd64 config.
+    assert info["Id"] == base_images.amd64.config_digest
+
+    out = docker("run", "--rm", "--network", "none", ref, "cat", "/etc/e2e-release")
+    assert out.stdout.decode() == "hub e2e busybox base\n"
+    docker("rmi", ref)
