@@ -79,4 +79,3 @@ def s3_storages(settings, s3_endpoint, bucket, tmp_path):
     }
     settings.HUB_SCRATCH_DIR = tmp_path / "scratch"
     return settings
-
