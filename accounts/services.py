@@ -1,9 +1,147 @@
-from django.db import transaction
+"""Every change to users, organizations, teams and access tokens."""
 
-from .models import Namespace
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .models import AccessToken, Membership, Namespace, Organization, Team
+from .names import validate_namespace_name
+
+TOKEN_PREFIX = "hub_pat_"
+REFRESH_PREFIX = "hub_rt_"
+
+
+def namespace_name_check(*, name):
+    """Raise ValidationError unless ``name`` may become a new namespace."""
+    validate_namespace_name(name)
+    if Namespace.objects.filter(name=name).exists():
+        raise ValidationError(f"The name “{name}” is already taken.", code="taken")
 
 
 @transaction.atomic
-def namespace_get_or_create(*, name):
-    namespace, _ = Namespace.objects.get_or_create(name=name)
+def user_namespace_create(*, user):
+    """Give a new user the namespace of its username."""
+    namespace, _ = Namespace.objects.get_or_create(
+        name=user.username, defaults={"kind": Namespace.Kind.USER, "user": user}
+    )
     return namespace
+
+
+@transaction.atomic
+def organization_create(*, name, owner, display_name="", description=""):
+    namespace_name_check(name=name)
+    namespace = Namespace.objects.create(name=name, kind=Namespace.Kind.ORGANIZATION)
+    organization = Organization.objects.create(
+        namespace=namespace, display_name=display_name, description=description
+    )
+    Membership.objects.create(organization=organization, user=owner, role=Membership.Role.OWNER)
+    return organization
+
+
+@transaction.atomic
+def staff_namespace_get_or_create(*, name):
+    """A namespace that staff push into without creating it first (``library``)."""
+    namespace = Namespace.objects.filter(name=name).first()
+    if namespace is None:
+        namespace = Namespace.objects.create(name=name, kind=Namespace.Kind.ORGANIZATION)
+        Organization.objects.create(namespace=namespace)
+    return namespace
+
+
+@transaction.atomic
+def membership_set(*, organization, user, role):
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, organization, user):
+    owners = organization.memberships.filter(role=Membership.Role.OWNER)
+    if owners.filter(user=user).exists() and owners.count() == 1:
+        raise ValidationError("An organization needs at least one owner.", code="last_owner")
+    Membership.objects.filter(organization=organization, user=user).delete()
+    for team in organization.teams.filter(members=user):
+        team.members.remove(user)
+
+
+@transaction.atomic
+def team_create(*, organization, name, description=""):
+    if organization.teams.filter(name=name).exists():
+        raise ValidationError(f"There is already a team called “{name}”.", code="taken")
+    return Team.objects.create(organization=organization, name=name, description=description)
+
+
+@transaction.atomic
+def team_member_add(*, team, user):
+    if not team.organization.memberships.filter(user=user).exists():
+        Membership.objects.create(organization=team.organization, user=user)
+    team.members.add(user)
+
+
+# Access tokens ------------------------------------------------------------
+
+
+def _hash(secret):
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def access_token_create(*, user, name, scope, expires_at=None, kind=AccessToken.Kind.PERSONAL):
+    """Create a token; returns ``(token, secret)``. The secret is shown once
+    and only its hash is kept."""
+    if expires_at is not None and expires_at > timezone.now() + timedelta(days=366):
+        raise ValidationError("A token may not live longer than a year.", code="expiry")
+    prefix = REFRESH_PREFIX if kind == AccessToken.Kind.REFRESH else TOKEN_PREFIX
+    secret = prefix + secrets.token_urlsafe(30)
+    token = AccessToken.objects.create(
+        user=user,
+        name=name,
+        kind=kind,
+        scope=scope,
+        prefix=secret[: len(prefix) + 4],
+        secret_hash=_hash(secret),
+        expires_at=expires_at,
+    )
+    return token, secret
+
+
+def access_token_authenticate(*, secret, kind=AccessToken.Kind.PERSONAL):
+    """The active token whose secret this is, or None. Records its use (at
+    most once a minute, so a busy client does not write on every request)."""
+    token = (
+        AccessToken.objects.active()
+        .filter(secret_hash=_hash(secret), kind=kind, user__is_active=True)
+        .select_related("user")
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+@transaction.atomic
+def access_token_revoke(*, token):
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def refresh_token_create(*, user, scope, client_id=""):
+    """The long-lived token a registry client keeps after logging in."""
+    expires_at = timezone.now() + timedelta(days=settings.HUB_REFRESH_TOKEN_DAYS)
+    name = f"{client_id or 'registry client'} login"
+    return access_token_create(
+        user=user, name=name, scope=scope, expires_at=expires_at, kind=AccessToken.Kind.REFRESH
+    )

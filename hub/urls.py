@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import token_views
 from repositories import views as repository_views
 
 urlpatterns = [
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("token", token_views.token, name="registry-token"),
     path("v2/", include("repositories.registry.urls")),
 ]

@@ -2,15 +2,13 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Namespace
+from accounts.models import Namespace, Team, Visibility
 
 from .querysets import ManifestQuerySet, RepositoryQuerySet, TagQuerySet
 
 
 class Repository(models.Model):
-    class Visibility(models.TextChoices):
-        PUBLIC = "public"
-        PRIVATE = "private"
+    Visibility = Visibility
 
     namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="repositories")
     name = models.CharField(max_length=255)
@@ -43,6 +41,56 @@ class Repository(models.Model):
     @property
     def full_name(self):
         return f"{self.namespace.name}/{self.name}"
+
+
+class Permission(models.TextChoices):
+    """What a collaborator or a team may do with a repository."""
+
+    READ = "read", "Read"
+    WRITE = "write", "Read & write"
+    ADMIN = "admin", "Admin"
+
+
+class Collaborator(models.Model):
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="collaborators"
+    )
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="collaborations"
+    )
+    permission = models.CharField(
+        max_length=16, choices=Permission.choices, default=Permission.READ
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "user"], name="collaborator_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user} on {self.repository} ({self.permission})"
+
+
+class TeamAccess(models.Model):
+    """A team's permission on one repository of its organization."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="team_accesses"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="repository_accesses")
+    permission = models.CharField(
+        max_length=16, choices=Permission.choices, default=Permission.READ
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "team"], name="team_access_unique")
+        ]
+        verbose_name_plural = "team accesses"
+
+    def __str__(self):
+        return f"{self.team} on {self.repository} ({self.permission})"
 
 
 class Blob(models.Model):

@@ -1,5 +1,5 @@
 from django.db import connection, models
-from django.db.models import F, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Collate, Concat
 
 from .oci.names import split_name
@@ -19,9 +19,25 @@ class RepositoryQuerySet(models.QuerySet):
         return self.filter(namespace__name=namespace, name=name)
 
     def visible_to(self, user):
-        """Repositories ``user`` may see. Until accounts carry permissions,
-        every repository is public."""
-        return self
+        """Repositories ``user`` may read: the public ones, and the private
+        ones it owns or was given access to (the rules of permissions.can)."""
+        from accounts.models import Membership, Visibility
+
+        from .models import Collaborator, TeamAccess
+
+        public = Q(visibility=Visibility.PUBLIC)
+        if not user.is_authenticated:
+            return self.filter(public)
+        if user.is_staff:
+            return self
+        owner = Membership.objects.filter(
+            organization__namespace=OuterRef("namespace"), user=user, role=Membership.Role.OWNER
+        )
+        collaborator = Collaborator.objects.filter(repository=OuterRef("pk"), user=user)
+        team = TeamAccess.objects.filter(repository=OuterRef("pk"), team__members=user)
+        return self.filter(
+            public | Q(namespace__user=user) | Exists(owner) | Exists(collaborator) | Exists(team)
+        )
 
     def catalog_after(self, last=None):
         """Repositories by full name, after ``last`` when given."""

@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accounts.services import namespace_get_or_create
+from accounts.models import Namespace
+from accounts.services import staff_namespace_get_or_create
 
-from . import blobstore, permissions
+from . import blobstore
 from .models import (
     Blob,
     Manifest,
@@ -99,20 +100,28 @@ def _forget_repository(repository):
 
 
 @transaction.atomic
-def repository_get_or_create(*, name, actor=None):
-    """The repository a push to ``name`` lands in, created on first push."""
+def repository_get_or_create(*, name):
+    """The repository a push to ``name`` lands in, created on first push with
+    its namespace's default visibility. The caller has been authorized: a
+    namespace that does not exist yet is one staff may bring about."""
     namespace_name, repo_name = split_name(name)
-    namespace = namespace_get_or_create(name=namespace_name)
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    if namespace is None:
+        namespace = staff_namespace_get_or_create(name=namespace_name)
     try:
         with transaction.atomic():
-            repository, _ = Repository.objects.get_or_create(namespace=namespace, name=repo_name)
+            repository, _ = Repository.objects.get_or_create(
+                namespace=namespace,
+                name=repo_name,
+                defaults={"visibility": namespace.default_visibility},
+            )
     except IntegrityError:  # created by a concurrent push
         repository = Repository.objects.get(namespace=namespace, name=repo_name)
     return repository
 
 
-def catalog_page(*, actor, last=None, limit):
-    repositories = Repository.objects.visible_to(actor).catalog_after(last)
+def catalog_page(*, user, last=None, limit):
+    repositories = Repository.objects.visible_to(user).catalog_after(last)
     return [repo.full_name for repo in repositories[:limit]]
 
 
@@ -177,16 +186,13 @@ def _check_digest(expected, hasher):
         raise DigestMismatch(f"content digest is {actual}, not {expected}")
 
 
-def blob_mount(*, repository, digest, source_name, actor):
-    """Link a blob the actor can already read into ``repository``, or None."""
+def blob_mount(*, repository, digest, sources):
+    """Link blob ``digest`` from one of ``sources`` (repositories the caller
+    may read) into ``repository``; None when none of them holds it."""
     _parse_digest(digest)
-    sources = Repository.objects.visible_to(actor)
-    if source_name:
-        sources = sources.by_full_name(source_name)
-    for source in sources.filter(repositoryblob__blob__digest=digest)[:20]:
-        if permissions.can(actor, source, permissions.PULL):
-            return _blob_link(repository=repository, digest=digest, size=0)
-    return None
+    if not sources.filter(repositoryblob__blob__digest=digest).exists():
+        return None
+    return _blob_link(repository=repository, digest=digest, size=0)
 
 
 @transaction.atomic
@@ -354,7 +360,7 @@ def manifest_for_platform(*, repository, index_payload, platform):
     return None
 
 
-def manifest_put(*, repository, reference, payload, content_type, tags=(), actor=None):
+def manifest_put(*, repository, reference, payload, content_type, tags=(), pusher=None):
     """Store a manifest under a tag or its digest, with any extra ``tags``."""
     try:
         parsed = oci_manifests.parse(payload, content_type)
@@ -389,7 +395,7 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), actor
                 defaults={
                     "manifest": manifest,
                     "pushed_at": now,
-                    "pushed_by": _user_or_none(actor),
+                    "pushed_by": _user_or_none(pusher),
                 },
             )
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
@@ -397,8 +403,8 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), actor
     return manifest, parsed
 
 
-def _user_or_none(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
+def _user_or_none(user):
+    return user if getattr(user, "is_authenticated", False) else None
 
 
 def _referenced_content(repository, parsed):

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
     "hub",
     "accounts",
     "repositories",
@@ -59,6 +60,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses logins while a lockout is in force; must come first.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -212,6 +220,30 @@ HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
 HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
 # The host name clients use in `docker login HOST`; by default the request's.
 HUB_REGISTRY_HOST = env.str("HUB_REGISTRY_HOST", default="")
+
+# Registry tokens (Docker's token authentication).
+HUB_REGISTRY_SERVICE = env.str("HUB_REGISTRY_SERVICE", default="hub-registry")
+HUB_TOKEN_ISSUER = env.str("HUB_TOKEN_ISSUER", default="hub-token-service")
+# The token endpoint's absolute URL for the challenge; by default, /token on the requested host.
+HUB_TOKEN_REALM = env.str("HUB_TOKEN_REALM", default="")
+HUB_TOKEN_LIFETIME = env.int("HUB_TOKEN_LIFETIME", default=300)
+# The signing key, as PEM; without it, one is generated into the data directory.
+HUB_TOKEN_KEY = env.str("HUB_TOKEN_KEY", default="", multiline=True)
+HUB_TOKEN_KEY_FILE = DATA_DIR / "registry-token-key.pem"
+HUB_REFRESH_TOKEN_DAYS = env.int("HUB_REFRESH_TOKEN_DAYS", default=90)
+# How long verified Basic credentials are recognised without hashing again.
+HUB_CREDENTIALS_CACHE_SECONDS = env.int("HUB_CREDENTIALS_CACHE_SECONDS", default=300)
+
+# Failed logins, on the web and at the token endpoint (django-axes): after
+# HUB_LOGIN_FAILURE_LIMIT failures for a user from one address, or from one
+# address in all, further attempts are refused for HUB_LOGIN_LOCKOUT_MINUTES.
+HUB_LOGIN_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=10)
+HUB_LOGIN_LOCKOUT_MINUTES = env.int("HUB_LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = HUB_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = HUB_LOGIN_LOCKOUT_MINUTES / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

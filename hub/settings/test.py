@@ -31,3 +31,4 @@ CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir()
+HUB_TOKEN_KEY_FILE = DATA_DIR / "registry-token-key.pem"

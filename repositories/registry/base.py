@@ -8,10 +8,11 @@ from functools import wraps
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import services
+from .. import permissions, services
 from ..oci import digests
 from ..oci.names import is_valid_name
 from . import errors
+from .auth import authorize
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
@@ -63,13 +64,27 @@ def check_name(name):
         raise errors.NameInvalid(f"invalid repository name {name!r}", detail={"name": name})
 
 
-def existing_repository(name):
-    """The repository ``name``, or the spec's NAME_INVALID / NAME_UNKNOWN."""
+def authorized_repository(request, name, action):
+    """The repository ``name`` if the caller may take ``action`` on it. The
+    caller is checked before existence, so a private repository and a
+    missing one look the same to those who may not read it."""
     check_name(name)
     repository = services.repository_find(name=name)
+    authorize(request, name=name, repository=repository, action=action)
     if repository is None:
         raise errors.NameUnknown(detail={"name": name})
     return repository
+
+
+def repository_for_push(request, name):
+    """The repository a push to ``name`` lands in, created on first push,
+    and the Principal pushing."""
+    check_name(name)
+    repository = services.repository_find(name=name)
+    found = authorize(request, name=name, repository=repository, action=permissions.PUSH)
+    if repository is None:
+        repository = services.repository_get_or_create(name=name)
+    return repository, found
 
 
 def check_digest(digest):

@@ -7,8 +7,7 @@ from django.http import FileResponse, HttpResponse, HttpResponseRedirect, Stream
 
 from .. import blobstore, permissions, services
 from . import errors
-from .auth import authorize
-from .base import check_digest, empty_response, existing_repository, registry_view
+from .base import authorized_repository, check_digest, empty_response, registry_view
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -16,14 +15,13 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 @registry_view(methods=("GET", "HEAD", "DELETE"))
 def blob(request, name, digest):
     check_digest(digest)
-    repository = existing_repository(name)
     if request.method == "DELETE":
-        authorize(request, repository=repository, action=permissions.DELETE)
+        repository = authorized_repository(request, name, permissions.DELETE)
         if not services.blob_unlink(repository=repository, digest=digest):
             raise errors.BlobUnknown(detail={"digest": digest})
         return empty_response(202, {"Docker-Content-Digest": digest})
 
-    authorize(request, repository=repository, action=permissions.PULL)
+    repository = authorized_repository(request, name, permissions.PULL)
     found = services.blob_find(repository=repository, digest=digest)
     if found is None:
         raise errors.BlobUnknown(detail={"digest": digest})

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from .. import services
+from .auth import authorize_catalog
 from .base import json_response, page_size, registry_view
 from .tags import next_link
 
@@ -13,7 +14,9 @@ DEFAULT_PAGE_SIZE = 100
 @registry_view(methods=("GET",))
 def catalog(request):
     n = page_size(request, default=DEFAULT_PAGE_SIZE, maximum=settings.HUB_PAGE_SIZE_MAX)
-    names = services.catalog_page(actor=request.user, last=request.GET.get("last"), limit=n + 1)
+    names = services.catalog_page(
+        user=authorize_catalog(request).user, last=request.GET.get("last"), limit=n + 1
+    )
     headers = {}
     if len(names) > n:
         names = names[:n]

@@ -9,13 +9,12 @@ from ..oci import digests
 from ..oci import manifests as oci_manifests
 from ..oci.names import is_valid_tag
 from . import errors
-from .auth import authorize
 from .base import (
+    authorized_repository,
     check_digest,
-    check_name,
     empty_response,
-    existing_repository,
     registry_view,
+    repository_for_push,
     request_body,
     spec_errors,
 )
@@ -33,11 +32,10 @@ def manifest(request, name, reference):
     _check_reference(reference)
     if request.method == "PUT":
         return _put(request, name, reference)
-    repository = existing_repository(name)
     if request.method == "DELETE":
-        return _delete(request, repository, reference)
+        return _delete(request, name, reference)
 
-    authorize(request, repository=repository, action=permissions.PULL)
+    repository = authorized_repository(request, name, permissions.PULL)
     found = services.manifest_resolve(repository=repository, reference=reference)
     if found is None:
         raise errors.ManifestUnknown(detail={"reference": reference})
@@ -71,8 +69,7 @@ def _negotiate(request, repository, found):
 
 
 def _put(request, name, reference):
-    check_name(name)
-    authorize(request, repository=services.repository_find(name=name), action=permissions.PUSH)
+    repository, found = repository_for_push(request, name)
     limit = settings.HUB_MAX_MANIFEST_SIZE
     stream, length = request_body(request)
     if length is not None and length > limit:
@@ -82,7 +79,6 @@ def _put(request, name, reference):
         raise errors.ManifestTooLarge(f"manifest is larger than {limit} bytes")
     extra_tags = request.GET.getlist("tag") if digests.is_digest(reference) else []
 
-    repository = services.repository_get_or_create(name=name, actor=request.user)
     with spec_errors():
         manifest, parsed = services.manifest_put(
             repository=repository,
@@ -90,7 +86,7 @@ def _put(request, name, reference):
             payload=payload,
             content_type=request.headers.get("Content-Type", ""),
             tags=extra_tags,
-            actor=request.user,
+            pusher=found.user,
         )
     headers = {
         "Location": reverse(
@@ -105,8 +101,8 @@ def _put(request, name, reference):
     return empty_response(201, headers)
 
 
-def _delete(request, repository, reference):
-    authorize(request, repository=repository, action=permissions.DELETE)
+def _delete(request, name, reference):
+    repository = authorized_repository(request, name, permissions.DELETE)
     if digests.is_digest(reference):
         deleted = services.manifest_delete(repository=repository, digest=reference)
     else:

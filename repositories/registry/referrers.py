@@ -11,7 +11,7 @@ def referrers(request, name, digest):
     check_name(name)
     check_digest(digest)
     repository = services.repository_find(name=name)
-    authorize(request, repository=repository, action=permissions.PULL)
+    authorize(request, name=name, repository=repository, action=permissions.PULL)
     artifact_type = request.GET.get("artifactType") or None
     found = (
         services.referrers(repository=repository, digest=digest, artifact_type=artifact_type)

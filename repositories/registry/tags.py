@@ -6,8 +6,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from .. import permissions, services
-from .auth import authorize
-from .base import existing_repository, json_response, page_size, registry_view
+from .base import authorized_repository, json_response, page_size, registry_view
 
 
 def next_link(path, n, last):
@@ -16,8 +15,7 @@ def next_link(path, n, last):
 
 @registry_view(methods=("GET",))
 def tags_list(request, name):
-    repository = existing_repository(name)
-    authorize(request, repository=repository, action=permissions.PULL)
+    repository = authorized_repository(request, name, permissions.PULL)
     # Without ``n`` the whole list comes back, as clients that ignore Link expect.
     n = page_size(request, default=None, maximum=settings.HUB_PAGE_SIZE_MAX)
     last = request.GET.get("last") or None

@@ -7,13 +7,15 @@ import uuid
 from django.urls import reverse
 
 from .. import permissions, services
+from ..models import Repository
+from ..oci.names import is_valid_name
 from . import errors
-from .auth import authorize
+from .auth import allowed, principal
 from .base import (
-    check_name,
+    authorized_repository,
     empty_response,
-    existing_repository,
     registry_view,
+    repository_for_push,
     request_body,
     spec_errors,
 )
@@ -46,17 +48,14 @@ def _upload_status(name, upload, status):
 
 @registry_view(methods=("POST",))
 def upload_start(request, name):
-    check_name(name)
-    authorize(request, repository=services.repository_find(name=name), action=permissions.PUSH)
-    repository = services.repository_get_or_create(name=name, actor=request.user)
+    repository, _ = repository_for_push(request, name)
     mount, digest = request.GET.get("mount"), request.GET.get("digest")
     with spec_errors():
         if mount:
             blob = services.blob_mount(
                 repository=repository,
                 digest=mount,
-                source_name=request.GET.get("from"),
-                actor=request.user,
+                sources=_mount_sources(request, request.GET.get("from")),
             )
             if blob is not None:
                 return _blob_created(name, blob)
@@ -72,8 +71,7 @@ def upload_start(request, name):
 
 @registry_view(methods=("GET", "PATCH", "PUT", "DELETE"))
 def upload(request, name, upload_id):
-    repository = existing_repository(name)
-    authorize(request, repository=repository, action=permissions.PUSH)
+    repository = authorized_repository(request, name, permissions.PUSH)
     session = _find_upload(repository, upload_id)
 
     if request.method == "GET":
@@ -109,6 +107,19 @@ def upload(request, name, upload_id):
                     "Docker-Upload-UUID": str(session.uuid),
                 },
             ) from None
+
+
+def _mount_sources(request, source_name):
+    """The repositories a blob may be mounted from: ``from`` if the caller
+    may pull it, or without ``from``, any repository the caller can read."""
+    if not source_name:
+        return Repository.objects.visible_to(principal(request).user)
+    source = services.repository_find(name=source_name) if is_valid_name(source_name) else None
+    if source is None or not allowed(
+        request, name=source_name, repository=source, action=permissions.PULL
+    ):
+        return Repository.objects.none()
+    return Repository.objects.filter(pk=source.pk)
 
 
 def _find_upload(repository, upload_id):

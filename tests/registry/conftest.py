@@ -127,3 +127,8 @@ class Registry:
 @pytest.fixture
 def registry(client, django_capture_on_commit_callbacks):
     return Registry(client, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def client(registry_client):
+    return registry_client

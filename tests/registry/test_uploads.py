@@ -5,11 +5,11 @@ import re
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
 
 from repositories import blobstore, services
 from repositories.models import Upload
+from tests.helpers import client_as
 
 from .helpers import SHA256_OF_NOTHING, error_codes, sha256, sha512
 
@@ -313,14 +313,14 @@ def test_upload_state_is_persisted_between_requests(registry):
     with blobstore.upload_storage().open(stored.parts[0], "rb") as part:
         assert part.read() == DATA[:8]
 
-    registry.client = Client()  # another process picks the session up
+    registry.client = client_as("tester", "secret")  # another process picks the session up
     registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
     cache.clear()
     stored.refresh_from_db()
     assert stored.offset == len(DATA)
     assert len(stored.parts) == 2
 
-    registry.client = Client()
+    registry.client = client_as("tester", "secret")
     assert registry.put(f"{location}?digest={sha256(DATA)}").status_code == 201
     assert not Upload.objects.filter(uuid=upload_id(location)).exists()
     assert not any(blobstore.upload_storage().exists(part) for part in stored.parts)

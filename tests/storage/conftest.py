@@ -79,3 +79,8 @@ def s3_storages(settings, s3_endpoint, bucket, tmp_path):
     }
     settings.HUB_SCRATCH_DIR = tmp_path / "scratch"
     return settings
+
+
+@pytest.fixture
+def client(registry_client):
+    return registry_client
