@@ -7,6 +7,8 @@ from repositories import views as repository_views
 urlpatterns = [
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
     path("token", token_views.token, name="registry-token"),
     path("v2/", include("repositories.registry.urls")),
 ]

@@ -44,6 +44,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.bitbucket_oauth2",
     "axes",
     "hub",
     "accounts",
@@ -60,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -67,7 +73,30 @@ AUTHENTICATION_BACKENDS = [
     # Refuses logins while a lockout is in force; must come first.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
+
+# Web accounts (django-allauth) -------------------------------------------
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+# "mandatory", "optional" or "none".
+ACCOUNT_EMAIL_VERIFICATION = env.str("HUB_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+EMAIL_BACKEND = env.str(
+    "HUB_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = env.str("HUB_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("HUB_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("HUB_EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("HUB_EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("HUB_EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("HUB_DEFAULT_FROM_EMAIL", default="hub@localhost")
+
+# Linked accounts (GitHub, Bitbucket) --------------------------------------
+SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+
 
 ROOT_URLCONF = "hub.urls"
 WSGI_APPLICATION = "hub.wsgi.application"
