@@ -10,7 +10,7 @@ from .. import permissions, services
 from ..models import Repository
 from ..oci.names import is_valid_name
 from . import errors
-from .auth import allowed, principal
+from .auth import principal
 from .base import (
     authorized_repository,
     empty_response,
@@ -110,16 +110,14 @@ def upload(request, name, upload_id):
 
 
 def _mount_sources(request, source_name):
-    """The repositories a blob may be mounted from: ``from`` if the caller
-    may pull it, or without ``from``, any repository the caller can read."""
+    """The repositories a blob may be mounted from: those the caller's user
+    can read, narrowed to ``from`` when it is given."""
+    readable = Repository.objects.visible_to(principal(request).user)
     if not source_name:
-        return Repository.objects.visible_to(principal(request).user)
-    source = services.repository_find(name=source_name) if is_valid_name(source_name) else None
-    if source is None or not allowed(
-        request, name=source_name, repository=source, action=permissions.PULL
-    ):
+        return readable
+    if not is_valid_name(source_name):
         return Repository.objects.none()
-    return Repository.objects.filter(pk=source.pk)
+    return readable.by_full_name(source_name)
 
 
 def _find_upload(repository, upload_id):
