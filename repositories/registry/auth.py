@@ -7,7 +7,7 @@ token for anything else. A private repository and a missing one answer
 alike, so neither is revealed.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,10 +33,11 @@ class Principal:
     catalog: bool = False
     has_credentials: bool = False
     error: str = ""
-    user: object = field(init=False)
+    user: object = None
 
     def __post_init__(self):
-        self.user = self.actor.user if isinstance(self.actor, AccessToken) else self.actor
+        if self.user is None:
+            self.user = self.actor.user if isinstance(self.actor, AccessToken) else self.actor
 
 
 def _canonical(name):
@@ -60,7 +61,8 @@ def _from_bearer(token):
         if username
         else AnonymousUser()
     )
-    return Principal(user, access=access, catalog=catalog, has_credentials=True)
+    # The user is loaded only if a view needs it (a push records its pusher).
+    return Principal(user, user=user, access=access, catalog=catalog, has_credentials=True)
 
 
 def principal(request):
