@@ -43,6 +43,34 @@ class Repository(models.Model):
         return f"{self.namespace.name}/{self.name}"
 
 
+class Star(models.Model):
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="stars")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "repository"], name="star_unique")]
+
+    def __str__(self):
+        return f"{self.user} ★ {self.repository}"
+
+
+class PullDay(models.Model):
+    """Pulls of a repository on one day (UTC), flushed in batches."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="pull_days")
+    day = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "day"], name="pull_day_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.repository} {self.day}: {self.count}"
+
+
 class Permission(models.TextChoices):
     """What a collaborator or a team may do with a repository."""
 
