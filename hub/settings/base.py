@@ -217,6 +217,10 @@ HUB_GC_GRACE_SECONDS = env.int("HUB_GC_GRACE_SECONDS", default=24 * 3600)
 HUB_PAGE_SIZE_MAX = env.int("HUB_PAGE_SIZE_MAX", default=1000)
 # The platform served to a client that cannot read an image index.
 HUB_DEFAULT_PLATFORM = env.str("HUB_DEFAULT_PLATFORM", default="linux/amd64")
+# Pulls are counted in memory and written in batches: after this many pulls
+# or this many seconds, whichever comes first.
+HUB_PULL_BATCH_SIZE = env.int("HUB_PULL_BATCH_SIZE", default=1000)
+HUB_PULL_FLUSH_SECONDS = env.int("HUB_PULL_FLUSH_SECONDS", default=10)
 HUB_MANIFEST_CACHE_SECONDS = env.int("HUB_MANIFEST_CACHE_SECONDS", default=300)
 
 # Celery. The embedded default is a broker that needs no server: a directory.

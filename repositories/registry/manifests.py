@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 
-from .. import permissions, services
+from .. import permissions, pulls, services
 from ..oci import digests
 from ..oci import manifests as oci_manifests
 from ..oci.names import is_valid_tag
@@ -40,6 +40,8 @@ def manifest(request, name, reference):
     if found is None:
         raise errors.ManifestUnknown(detail={"reference": reference})
     digest, media_type, payload = _negotiate(request, repository, found)
+    if request.method == "GET":
+        pulls.record_pull(repository_id=repository.pk)
     response = HttpResponse(b"" if request.method == "HEAD" else payload, content_type=media_type)
     response["Content-Length"] = str(len(payload))
     response["Docker-Content-Digest"] = digest

@@ -1,0 +1,94 @@
+"""Pull counting without a database write per pull.
+
+Each process adds pulls up in memory and writes them out in one batch when
+the batch is old or big enough; the write happens on the request that finds
+it due. A process that dies loses at most one batch of counts.
+"""
+
+import atexit
+import logging
+import threading
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import PullDay, Repository
+
+logger = logging.getLogger(__name__)
+
+
+class PullBuffer:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts = Counter()
+        self._started = time.monotonic()
+
+    def add(self, repository_id):
+        """Count one pull; returns the batch to write if one is due."""
+        with self._lock:
+            self._counts[(repository_id, timezone.now().date())] += 1
+            due = (
+                sum(self._counts.values()) >= settings.HUB_PULL_BATCH_SIZE
+                or time.monotonic() - self._started >= settings.HUB_PULL_FLUSH_SECONDS
+            )
+            return self._take() if due else None
+
+    def take(self):
+        with self._lock:
+            return self._take()
+
+    def _take(self):
+        counts, self._counts = self._counts, Counter()
+        self._started = time.monotonic()
+        return counts
+
+
+_buffer = None
+
+
+def pull_buffer():
+    global _buffer
+    if _buffer is None:
+        _buffer = PullBuffer()
+        atexit.register(_flush_at_exit)
+    return _buffer
+
+
+def _flush_at_exit():
+    try:
+        pulls_flush()
+    except Exception:  # the process is going away; say what is lost
+        logger.exception("pull counts could not be written at exit")
+
+
+def record_pull(*, repository_id):
+    batch = pull_buffer().add(repository_id)
+    if batch:
+        pulls_flush(counts=batch)
+
+
+def pulls_flush(*, counts=None):
+    """Add counted pulls to the per-day rows and the repositories' totals."""
+    counts = pull_buffer().take() if counts is None else counts
+    for (repository_id, day), count in counts.items():
+        with transaction.atomic():
+            if not Repository.objects.filter(pk=repository_id).update(
+                pull_count=F("pull_count") + count
+            ):
+                continue  # deleted since it was pulled
+            _add_to_day(repository_id, day, count)
+
+
+def _add_to_day(repository_id, day, count):
+    rows = PullDay.objects.filter(repository_id=repository_id, day=day)
+    if rows.update(count=F("count") + count):
+        return
+    try:
+        with transaction.atomic():
+            PullDay.objects.create(repository_id=repository_id, day=day, count=count)
+    except IntegrityError:  # another process created the day's row first
+        rows.update(count=F("count") + count)
