@@ -7,7 +7,7 @@ import secrets
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import Namespace
@@ -21,12 +21,13 @@ from .models import (
     ManifestChild,
     Repository,
     RepositoryBlob,
+    Star,
     Tag,
     Upload,
 )
 from .oci import digests
 from .oci import manifests as oci_manifests
-from .oci.names import is_valid_tag, split_name
+from .oci.names import is_valid_name, is_valid_tag, split_name
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,79 @@ def repository_get_or_create(*, name):
     except IntegrityError:  # created by a concurrent push
         repository = Repository.objects.get(namespace=namespace, name=repo_name)
     return repository
+
+
+class RepositoryInvalid(ServiceError):
+    """A repository that cannot be created or changed as asked."""
+
+
+def _check_repository_name(namespace, name):
+    full_name = f"{namespace.name}/{name}"
+    if not is_valid_name(full_name):
+        raise RepositoryInvalid(
+            "Use lowercase letters and digits, separated by single dots, dashes or "
+            "underscores (or slashes between parts); start and end with a letter or digit."
+        )
+    if len(full_name) > 255:
+        raise RepositoryInvalid("The full name may be at most 255 characters long.")
+
+
+@transaction.atomic
+def repository_create(*, namespace, name, visibility=None, description="", full_description=""):
+    _check_repository_name(namespace, name)
+    if Repository.objects.filter(namespace=namespace, name=name).exists():
+        raise RepositoryInvalid(f"{namespace.name}/{name} already exists.")
+    return Repository.objects.create(
+        namespace=namespace,
+        name=name,
+        visibility=visibility or namespace.default_visibility,
+        description=description,
+        full_description=full_description,
+    )
+
+
+@transaction.atomic
+def repository_update(*, repository, **changes):
+    """Change description, full_description, visibility or is_official."""
+    allowed = {"description", "full_description", "visibility", "is_official"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise TypeError(f"cannot change {', '.join(sorted(unknown))}")
+    for field, value in changes.items():
+        setattr(repository, field, value)
+    repository.save(update_fields=[*changes, "updated_at"])
+    _forget_repository(repository)
+    return repository
+
+
+@transaction.atomic
+def repository_delete(*, repository):
+    """Delete a repository with its tags and manifests. Its blobs' bytes go
+    with the next garbage collection if nothing else holds them."""
+    _forget_repository(repository)
+    _forget_cached(repository)
+    repository.delete()
+
+
+def star_add(*, user, repository):
+    """Star ``repository`` for ``user``; the count moves only if the star is new,
+    so concurrent clicks cannot skew it."""
+    try:
+        with transaction.atomic():
+            _, created = Star.objects.get_or_create(user=user, repository=repository)
+            if created:
+                Repository.objects.filter(pk=repository.pk).update(star_count=F("star_count") + 1)
+    except IntegrityError:  # a concurrent click starred it
+        created = False
+    return created
+
+
+@transaction.atomic
+def star_remove(*, user, repository):
+    deleted, _ = Star.objects.filter(user=user, repository=repository).delete()
+    if deleted:
+        Repository.objects.filter(pk=repository.pk).update(star_count=F("star_count") - 1)
+    return bool(deleted)
 
 
 def catalog_page(*, user, last=None, limit):
