@@ -1,0 +1,1 @@
+"""REST API endpoints for users and organizations (mounted by repositories.api.urls)."""

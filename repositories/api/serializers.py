@@ -1,0 +1,119 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import Visibility
+
+from .. import permissions
+from ..models import Repository, Tag
+from .filters import BEST, SORTS
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="namespace.name", read_only=True)
+    full_name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Repository
+        fields = [
+            "namespace",
+            "name",
+            "full_name",
+            "visibility",
+            "description",
+            "is_official",
+            "is_automated",
+            "star_count",
+            "pull_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class Permissions(serializers.Serializer):
+    pull = serializers.BooleanField()
+    push = serializers.BooleanField()
+    delete = serializers.BooleanField()
+
+
+class RepositoryDetailSerializer(RepositorySerializer):
+    permissions = serializers.SerializerMethodField(
+        help_text="What the caller (with its token's scope) may do."
+    )
+
+    class Meta(RepositorySerializer.Meta):
+        fields = [*RepositorySerializer.Meta.fields, "full_description", "permissions"]
+        read_only_fields = fields
+
+    @extend_schema_field(Permissions)
+    def get_permissions(self, repository):
+        allowed = permissions.allowed_actions(self.context["actor"], repository)
+        return {action: action in allowed for action in permissions.ACTIONS}
+
+
+class RepositoryCreateSerializer(serializers.Serializer):
+    namespace = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        required=False,
+        help_text="By default, the namespace's default visibility.",
+    )
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    full_description = serializers.CharField(required=False, allow_blank=True)
+
+
+class RepositoryUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    full_description = serializers.CharField(required=False, allow_blank=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    is_official = serializers.BooleanField(required=False, help_text="Staff only.")
+
+
+class NamespaceRepositoryListQuery(serializers.Serializer):
+    q = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, help_text="Search words."
+    )
+    official = serializers.BooleanField(required=False, allow_null=True, default=None)
+    automated = serializers.BooleanField(required=False, allow_null=True, default=None)
+    sort = serializers.ChoiceField(choices=list(SORTS.items()), required=False, default=BEST)
+
+
+class RepositoryListQuery(NamespaceRepositoryListQuery):
+    namespace = serializers.CharField(
+        required=False, max_length=255, help_text="Only this user's or organization's."
+    )
+
+
+class Platform(serializers.Serializer):
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+    variant = serializers.CharField(required=False)
+
+
+class TagSerializer(serializers.ModelSerializer):
+    digest = serializers.CharField(source="manifest.digest")
+    media_type = serializers.CharField(source="manifest.media_type")
+    compressed_size = serializers.IntegerField(
+        source="manifest.layers_size", help_text="Bytes of the compressed layers."
+    )
+    platforms = serializers.ListField(child=Platform(), source="manifest.platforms")
+    pushed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Tag
+        fields = [
+            "name",
+            "digest",
+            "media_type",
+            "compressed_size",
+            "platforms",
+            "pushed_at",
+            "pushed_by",
+        ]
+        read_only_fields = fields
+
+
+class StarSerializer(serializers.Serializer):
+    starred = serializers.BooleanField(help_text="Whether the caller has starred it.")
+    star_count = serializers.IntegerField()
