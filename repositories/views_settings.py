@@ -1,0 +1,95 @@
+"""A repository's settings pages, for the people with admin permission on it.
+Anyone who cannot read the repository gets 404, as if it did not exist."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.forms import UserField
+
+from . import permissions, services
+from .models import Permission, Repository
+
+
+class CollaboratorForm(forms.Form):
+    user = UserField()
+    permission = forms.ChoiceField(choices=Permission.choices, initial=Permission.READ)
+
+
+class CollaboratorPermissionForm(forms.Form):
+    permission = forms.ChoiceField(choices=Permission.choices)
+
+
+def _repository_as_admin(request, namespace, name):
+    repository = get_object_or_404(
+        Repository.objects.visible_to(request.user).select_related("namespace"),
+        namespace__name=namespace,
+        name=name,
+    )
+    if not permissions.can(request.user, repository, permissions.DELETE):
+        raise PermissionDenied("Only the repository's admins can change its settings.")
+    return repository
+
+
+@login_required
+def collaborator_list(request, namespace, name):
+    repository = _repository_as_admin(request, namespace, name)
+    form = CollaboratorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.cleaned_data["user"]
+        try:
+            services.collaborator_set(repository=repository, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error("user", error)
+        else:
+            messages.success(
+                request,
+                f"{user.username} has {form.cleaned_data['permission']} access "
+                f"to {repository.full_name}.",
+            )
+            return redirect("repository-collaborators", namespace=namespace, name=name)
+    return render(
+        request,
+        "repositories/collaborator_list.html",
+        {
+            "repository": repository,
+            "form": form,
+            "collaborators": repository.collaborators.select_related("user").order_by(
+                "user__username"
+            ),
+            "team_accesses": repository.team_accesses.select_related(
+                "team__organization__namespace"
+            ).order_by("team__name"),
+            "permission_choices": Permission.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+def collaborator_update(request, namespace, name, username):
+    """Change a collaborator's permission, or remove them."""
+    repository = _repository_as_admin(request, namespace, name)
+    collaborator = get_object_or_404(
+        repository.collaborators.select_related("user"), user__username=username
+    )
+    if "remove" in request.POST:
+        services.collaborator_remove(repository=repository, user=collaborator.user)
+        messages.success(request, f"{username} is no longer a collaborator.")
+    else:
+        form = CollaboratorPermissionForm(request.POST)
+        if form.is_valid():
+            services.collaborator_set(
+                repository=repository,
+                user=collaborator.user,
+                permission=form.cleaned_data["permission"],
+            )
+            messages.success(
+                request, f"{username} has {form.cleaned_data['permission']} access now."
+            )
+        else:
+            messages.error(request, "Choose read, write or admin.")
+    return redirect("repository-collaborators", namespace=namespace, name=name)
