@@ -19,6 +19,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	scripts/setup-debian bench
 	$(PY) bench/run.py
+	$(PY) bench/search.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

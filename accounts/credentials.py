@@ -50,6 +50,7 @@ def check(request, username, secret):
         kind = "refresh" if secret.startswith(services.REFRESH_PREFIX) else "personal"
         token = services.access_token_authenticate(secret=secret, kind=kind)
         if token is not None and token.user.get_username().lower() == username.lower():
+            AxesProxyHandler.user_logged_in(sender=__name__, request=request, user=token.user)
             return token
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)
         return None
@@ -66,5 +67,6 @@ def check(request, username, secret):
         if getattr(request, "axes_locked_out", False):
             raise LockedOut
         return None
+    AxesProxyHandler.user_logged_in(sender=__name__, request=request, user=user)
     cache.set(key, (user.pk, user.password), settings.HUB_CREDENTIALS_CACHE_SECONDS)
     return user

@@ -5,11 +5,13 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from .models import AccessToken, Membership, Namespace, Organization, Team
+from .models import AccessToken, Membership, Namespace, Organization, Team, Visibility
 from .names import validate_namespace_name
 
 TOKEN_PREFIX = "hub_pat_"
@@ -53,8 +55,20 @@ def staff_namespace_get_or_create(*, name):
     return namespace
 
 
+def _lock(organization):
+    """Serialize changes to one organization's owners, so two owners cannot
+    demote or remove each other at once and leave it with none."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+
+
 @transaction.atomic
 def membership_set(*, organization, user, role):
+    if role not in Membership.Role.values:
+        raise ValidationError(f"Unknown role “{role}”.", code="role")
+    _lock(organization)
+    owners = organization.memberships.filter(role=Membership.Role.OWNER)
+    if role != Membership.Role.OWNER and owners.filter(user=user).exists() and owners.count() == 1:
+        raise ValidationError("An organization needs at least one owner.", code="last_owner")
     membership, _ = Membership.objects.update_or_create(
         organization=organization, user=user, defaults={"role": role}
     )
@@ -63,6 +77,7 @@ def membership_set(*, organization, user, role):
 
 @transaction.atomic
 def membership_remove(*, organization, user):
+    _lock(organization)
     owners = organization.memberships.filter(role=Membership.Role.OWNER)
     if owners.filter(user=user).exists() and owners.count() == 1:
         raise ValidationError("An organization needs at least one owner.", code="last_owner")
@@ -144,4 +159,84 @@ def refresh_token_create(*, user, scope, client_id=""):
     name = f"{client_id or 'registry client'} login"
     return access_token_create(
         user=user, name=name, scope=scope, expires_at=expires_at, kind=AccessToken.Kind.REFRESH
+    )
+
+
+# Settings -------------------------------------------------------------------
+
+
+def _check_visibility(visibility):
+    if visibility not in Visibility.values:
+        raise ValidationError(f"Unknown visibility “{visibility}”.", code="visibility")
+
+
+@transaction.atomic
+def namespace_update(*, namespace, default_visibility):
+    """What a repository created in ``namespace`` by a push gets."""
+    _check_visibility(default_visibility)
+    namespace.default_visibility = default_visibility
+    namespace.save(update_fields=["default_visibility"])
+    return namespace
+
+
+@transaction.atomic
+def organization_update(
+    *,
+    organization,
+    display_name,
+    description,
+    members_can_create_repositories,
+    default_visibility,
+):
+    _check_visibility(default_visibility)
+    organization.display_name = display_name
+    organization.description = description
+    organization.members_can_create_repositories = members_can_create_repositories
+    organization.save(
+        update_fields=["display_name", "description", "members_can_create_repositories"]
+    )
+    namespace_update(namespace=organization.namespace, default_visibility=default_visibility)
+    return organization
+
+
+@transaction.atomic
+def team_member_remove(*, team, user):
+    """Take ``user`` out of ``team``; they stay a member of the organization."""
+    team.members.remove(user)
+
+
+@transaction.atomic
+def team_delete(*, team):
+    team.delete()
+
+
+# Organization reads -----------------------------------------------------------
+
+
+def organization_role(*, organization, user):
+    """``user``'s role in ``organization`` (staff count as owners), or None."""
+    if not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return Membership.Role.OWNER
+    return organization.memberships.filter(user=user).values_list("role", flat=True).first()
+
+
+def _check_member(organization, viewer):
+    if organization_role(organization=organization, user=viewer) is None:
+        raise PermissionDenied(f"Only members of {organization.name} can see this.")
+
+
+def organization_member_list(*, organization, viewer):
+    """Who belongs to ``organization``, which only its members (and staff) may see."""
+    _check_member(organization, viewer)
+    return organization.memberships.select_related("user").order_by("user__username")
+
+
+def organization_team_list(*, organization, viewer):
+    """The teams of ``organization`` with their members, for its members (and staff)."""
+    _check_member(organization, viewer)
+    members = get_user_model().objects.order_by("username")
+    return organization.teams.prefetch_related(Prefetch("members", queryset=members)).order_by(
+        "name"
     )

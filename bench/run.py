@@ -6,9 +6,18 @@
 
 Both servers listen on 127.0.0.1 only. Prints a table and writes it as Markdown to
 bench/out/results.md; server logs go to bench/out/*.log.
+
+Authentication: Hub is started with HUB_ADMIN_PASSWORD and pushes to it carry the
+admin's Basic credentials; the reference registry runs without authentication.
+Reads are anonymous on both (public repositories). The one authenticated read,
+"manifest GET, authenticated", sends Hub a bearer token from its GET /token, and
+sends Basic credentials on every request to a second reference registry started
+with htpasswd (bcrypt, cost 5 as `htpasswd -B` makes it), which is how clients
+talk to that registry.
 """
 
 import argparse
+import base64
 import datetime
 import gzip
 import hashlib
@@ -17,6 +26,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,6 +34,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -55,6 +66,14 @@ http:
   addr: {addr}
 """
 
+REFERENCE_HTPASSWD = """\
+auth:
+  htpasswd:
+    realm: bench
+    path: {path}
+"""
+HUB_SERVICE = "hub-registry"  # HUB_REGISTRY_SERVICE's default
+
 # key, label, unit, higher is better
 FIGURES = [
     ("upload", "monolithic upload, 200 MB blob", "MB/s", True),
@@ -62,6 +81,12 @@ FIGURES = [
     ("chunked", "chunked upload, 200 MB in 10 MB chunks", "MB/s", True),
     ("manifest", "manifest GET by tag (wrk -t2 -c10)", "req/s", True),
     ("tags", f"tags list, {len(TAGS)} tags (wrk -t2 -c10)", "req/s", True),
+    (
+        "manifest_auth",
+        "manifest GET with a bearer token; reference: htpasswd Basic (wrk -t2 -c10)",
+        "req/s",
+        True,
+    ),
     ("rss_up", "peak worker RSS growth, {big} upload", "MiB", False),
     ("rss_down", "peak worker RSS growth, {big} download", "MiB", False),
 ]
@@ -110,36 +135,63 @@ class Server:
         self.proc.wait(timeout=5)
 
 
-def start_reference(tmp, label):
+def start_reference(tmp, label, credentials=None):
+    """docker-registry; with credentials (user, password), behind htpasswd auth."""
     addr = f"127.0.0.1:{free_port()}"
     (tmp / label).mkdir()
     config = tmp / f"{label}.yml"
-    config.write_text(REFERENCE_CONFIG.format(root=tmp / label, addr=addr))
+    text = REFERENCE_CONFIG.format(root=tmp / label, addr=addr)
+    if credentials:
+        htpasswd = tmp / f"{label}.htpasswd"
+        htpasswd.write_text(f"{credentials[0]}:{bcrypt_hash(credentials[1])}\n")
+        text += REFERENCE_HTPASSWD.format(path=htpasswd)
+    config.write_text(text)
     return Server(["docker-registry", "serve", str(config)], f"http://{addr}", f"{label}.log")
 
 
-def start_hub(tmp):
+def bcrypt_hash(password):
+    """A bcrypt hash of cost 5, as `htpasswd -B` makes by default, from the C
+    library's crypt(3) (libxcrypt on Debian), through Python's crypt module (there
+    until Python 3.13), so as to need no bcrypt package or apache2-utils."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**5))
+    if not (hashed or "").startswith("$2"):
+        raise RuntimeError("crypt(3) here cannot make bcrypt hashes")
+    return hashed
+
+
+def start_hub(tmp, admin_password):
     addr = f"127.0.0.1:{free_port()}"
     (tmp / "hub-data").mkdir()
-    env = dict(os.environ, HUB_ADDR=addr, HUB_DATA_DIR=str(tmp / "hub-data"), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        HUB_ADDR=addr,
+        HUB_DATA_DIR=str(tmp / "hub-data"),
+        HUB_ADMIN_PASSWORD=admin_password,
+        PYTHONUNBUFFERED="1",
+    )
     for var in ("DJANGO_SETTINGS_MODULE", "HUB_DATABASE_URL"):  # Hub as `make run` runs it
         env.pop(var, None)
     return Server(["make", "run"], f"http://{addr}", "hub.log", cwd=ROOT, env=env)
 
 
 def wait_ready(url, server=None, timeout=300):
-    """Poll url/v2/ until it answers 200 (the first `make run` may install packages)."""
+    """Poll url/v2/ until it answers: 200, or 401 with a challenge when it wants
+    credentials (the first `make run` may install packages)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server:
             server.check_alive()
         try:
-            if requests.get(url + "/v2/", timeout=2).status_code == 200:
+            r = requests.get(url + "/v2/", timeout=2)
+            if r.status_code == 200 or (r.status_code == 401 and "WWW-Authenticate" in r.headers):
                 return
         except requests.RequestException:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"{url}/v2/ did not answer 200 within {timeout}s")
+    raise RuntimeError(f"{url}/v2/ did not answer within {timeout}s")
 
 
 # --- streamed bodies -----------------------------------------------------------
@@ -188,13 +240,20 @@ def write_random_file(path, size):
 # --- one registry under test, and its API --------------------------------------
 
 
-class Side:
-    """A registry under test: URL, root pid (for RSS), Server if started here, results, notes."""
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
-    def __init__(self, label, url, pid, server=None):
+
+class Side:
+    """A registry under test: URL, root pid (for RSS), Server if started here, results,
+    notes; with credentials (user, password), every request made here sends them."""
+
+    def __init__(self, label, url, pid, server=None, credentials=None):
         self.label, self.url, self.pid, self.server = label, url, pid, server
         self.session = requests.Session()
         self.session.trust_env = False  # loopback only: never through a proxy
+        if credentials:
+            self.session.headers["Authorization"] = basic(*credentials)
         self.results, self.notes, self.failed = {}, [], set()
 
     def call(self, method, url, status, redirects=False, **kwargs):
@@ -339,9 +398,12 @@ def push_image(side, name, tags):
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
-def wrk(side, key, path, seconds):
+def wrk(side, key, path, seconds, authorization=None):
     """requests/s from wrk; its error counts (printed only when non-zero) go to the notes."""
-    cmd = ["wrk", "-t2", "-c10", f"-d{seconds}s", "-H", f"Accept: {MANIFEST_V2}", side.url + path]
+    headers = ["-H", f"Accept: {MANIFEST_V2}"]
+    if authorization:
+        headers += ["-H", f"Authorization: {authorization}"]
+    cmd = ["wrk", "-t2", "-c10", f"-d{seconds}s", *headers, side.url + path]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True)
     errors = re.findall(r"(Non-2xx or 3xx responses: \d+|Socket errors: .*)", out.stdout)
     if errors:
@@ -436,12 +498,35 @@ def push_tags(side):
     side.manifest_digest = push_image(side, "bench/image", TAGS)
 
 
-def manifest_figure(side, seconds):
+def manifest_figure(side, seconds, key="manifest", authorization=None):
+    """wrk on GET manifest by tag, once a GET has checked the digest (anonymously,
+    or with `authorization` on both)."""
     path = "/v2/bench/image/manifests/latest"
-    r = side.call("GET", path, 200, headers={"Accept": MANIFEST_V2})
+    headers = {"Accept": MANIFEST_V2}
+    if authorization:
+        headers["Authorization"] = authorization
+    else:
+        anonymous = requests.get(side.url + path, headers=headers, timeout=TIMEOUT)
+        if anonymous.status_code != 200:
+            raise RuntimeError(f"anonymous GET {path} -> {anonymous.status_code}")
+    r = side.call("GET", path, 200, headers=headers)
     if r.headers.get("Docker-Content-Digest") != side.manifest_digest:
         raise RuntimeError(f"Docker-Content-Digest is {r.headers.get('Docker-Content-Digest')!r}")
-    return wrk(side, "manifest", path, seconds)
+    return wrk(side, key, path, seconds, authorization)
+
+
+def hub_bearer_manifest_figure(side, seconds):
+    """Hub: a bearer token from GET /token (the side's Basic credentials), as a
+    Docker client gets one; a fresh one each run, as it lives only minutes."""
+    params = {"service": HUB_SERVICE, "scope": "repository:bench/image:pull"}
+    token = side.call("GET", "/token", 200, params=params).json()["token"]
+    return manifest_figure(side, seconds, "manifest_auth", f"Bearer {token}")
+
+
+def basic_manifest_figure(side, seconds):
+    """A registry with htpasswd: the same Basic credentials on every request."""
+    authorization = side.session.headers["Authorization"]
+    return manifest_figure(side, seconds, "manifest_auth", authorization)
 
 
 def tags_figure(side, seconds):
@@ -470,21 +555,27 @@ def rss_download_figure(side):
     return rss.growth_mib()
 
 
-def measure(sides, tmp, args):
-    """Each figure in turn; rounds alternate between the sides so that drift hits both."""
+def measure(sides, auth_sides, tmp, args):
+    """Each figure in turn; rounds alternate between the sides so that drift hits both.
+    auth_sides: (side, figure function) for the authenticated manifest GET."""
     for key in ["upload", "download", "chunked"]:
         print(f"{key} ...", flush=True)
         for _ in range(args.rounds):
             for side in sides:
                 side.run(key, blob_figure, key, tmp)
     print("manifest GET and tags list ...", flush=True)
-    for side in sides:
+    for side in {*sides, *(side for side, _ in auth_sides)}:
         side.run("push image", push_tags)
     for key, fn in [("manifest", manifest_figure), ("tags", tags_figure)]:
         for _ in range(args.rounds):
             for side in sides:
                 if "push image" not in side.failed:
                     side.run(key, fn, args.wrk_seconds)
+    print("manifest GET, authenticated ...", flush=True)
+    for _ in range(args.rounds):
+        for side, fn in auth_sides:
+            if "push image" not in side.failed:
+                side.run("manifest_auth", fn, args.wrk_seconds)
     print(f"{args.big_mib} MiB upload and download, sampling RSS ...", flush=True)
     for side in sides:
         if side.pid is None:
@@ -509,27 +600,36 @@ def fmt(value):
     return "-" if value is None else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-def report(hub, ref, hub_desc, args):
+def report(hub, ref, refauth, hub_desc, args):
+    """The table; the authenticated manifest GET's reference figure is refauth's."""
     big = f"{args.big_mib // 1024} GiB" if args.big_mib % 1024 == 0 else f"{args.big_mib} MiB"
     header = ("figure", "Hub", "reference", "Hub/reference")
     rows = []
     for key, label, unit, higher in FIGURES:
-        h, r = hub.results.get(key), ref.results.get(key)
+        h = hub.results.get(key)
+        r = (refauth if key == "manifest_auth" else ref).results.get(key)
         # RSS growth near 0 makes ratios meaningless: need >= 1 MiB on the reference side.
         ratio = f"{h / r:.2f}" if h is not None and r and (higher or r >= 1) else "-"
         better = "higher is better" if higher else "lower is better"
         rows.append((f"{label.format(big=big)} ({unit}, {better})", fmt(h), fmt(r), ratio))
     version = subprocess.run(["docker-registry", "--version"], capture_output=True, text=True)
+    hub_auth = (
+        "pushes with the admin's Basic credentials, reads anonymous"
+        if "Authorization" in hub.session.headers
+        else "no credentials"
+    )
     meta = [
         f"date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
         f"machine: {platform.machine()}, nproc {os.cpu_count()}, CPU {cpu_model()}",
-        f"Hub: {hub_desc} at {hub.url}",
-        f"reference: {version.stdout.strip()} at {ref.url}",
+        f"Hub: {hub_desc} at {hub.url}; {hub_auth}",
+        f"reference: {version.stdout.strip()} at {ref.url}; no authentication",
+        f"reference with htpasswd (bcrypt cost 5, Basic credentials on every request) at "
+        f"{refauth.url}: the reference of the authenticated manifest GET; Hub's is a bearer "
+        "token from its GET /token (scope repository:bench/image:pull)",
         f"best of {args.rounds} rounds (alternating sides); wrk {args.wrk_seconds} s per run; "
         "MB = 10^6 bytes; client, wrk and servers share this machine",
     ]
-    notes = [f"{side.label} {note}" for side in (hub, ref) for note in side.notes]
-
+    notes = [f"{side.label} {note}" for side in (hub, ref, refauth) for note in side.notes]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     text = ["", *meta, ""]
     for row in [header, ["-" * w for w in widths], *rows]:
@@ -552,6 +652,12 @@ def main():
     )
     p.add_argument("--hub-url", help="use this running registry as Hub instead of `make run`")
     p.add_argument("--hub-pid", type=int, help="with --hub-url: its root pid, to sample RSS")
+    p.add_argument(
+        "--hub-admin-password",
+        default=os.environ.get("HUB_ADMIN_PASSWORD") or secrets.token_urlsafe(16),
+        help="Hub's admin password (default: $HUB_ADMIN_PASSWORD, or a random one for the Hub"
+        " started here)",
+    )
     p.add_argument("--sanity", action="store_true", help="a second reference registry as Hub")
     p.add_argument("--rounds", type=int, default=3, help="rounds per figure, 1-10 (best kept)")
     p.add_argument("--wrk-seconds", type=int, default=10, help="duration of each wrk run")
@@ -567,27 +673,46 @@ def main():
         try:
             reference = start_reference(tmp, "reference")
             servers.append(reference)
+            ref_credentials = ("bench", secrets.token_urlsafe(16))
+            reference_auth = start_reference(tmp, "reference-htpasswd", ref_credentials)
+            servers.append(reference_auth)
+            hub_credentials = None if args.sanity else ("admin", args.hub_admin_password)
             if args.hub_url:
-                hub = Side("Hub", args.hub_url.rstrip("/"), args.hub_pid)
+                hub = Side("Hub", args.hub_url.rstrip("/"), args.hub_pid, None, hub_credentials)
                 hub_desc = "already running (--hub-url)"
             else:
-                server = start_reference(tmp, "reference2") if args.sanity else start_hub(tmp)
+                if args.sanity:
+                    server = start_reference(tmp, "reference2")
+                else:
+                    server = start_hub(tmp, args.hub_admin_password)
                 servers.append(server)
-                hub = Side("Hub", server.url, server.proc.pid, server)
+                hub = Side("Hub", server.url, server.proc.pid, server, hub_credentials)
                 hub_desc = "second reference registry (--sanity)" if args.sanity else "make run"
             ref = Side("reference", reference.url, reference.proc.pid, reference)
-            for side in (hub, ref):
+            refauth = Side(
+                "reference (htpasswd)",
+                reference_auth.url,
+                reference_auth.proc.pid,
+                reference_auth,
+                ref_credentials,
+            )
+            for side in (hub, ref, refauth):
                 wait_ready(side.url, side.server)
-            print(f"Hub at {hub.url}, reference at {ref.url}", flush=True)
+            print(f"Hub at {hub.url}, reference at {ref.url} and {refauth.url}", flush=True)
 
-            measure([hub, ref], tmp, args)
-            for side in (hub, ref):
+            auth_sides = [(refauth, basic_manifest_figure)]
+            if args.sanity:
+                hub.notes.append("manifest_auth: not measured with --sanity")
+            else:
+                auth_sides.insert(0, (hub, hub_bearer_manifest_figure))
+            measure([hub, ref], auth_sides, tmp, args)
+            for side in (hub, ref, refauth):
                 if side.server and side.server.proc.poll() is not None:
                     side.notes.append(
                         f"server exited during the run with code {side.server.proc.returncode};"
                         f" see bench/out/{side.server.log_name}"
                     )
-            report(hub, ref, hub_desc, args)
+            report(hub, ref, refauth, hub_desc, args)
         finally:
             for server in servers:
                 server.stop()

@@ -8,7 +8,10 @@ urlpatterns = [
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("api/", include("repositories.api.urls")),
     path("", include("accounts.urls")),
+    path("", include("repositories.urls")),
     path("token", token_views.token, name="registry-token"),
     path("v2/", include("repositories.registry.urls")),
+    path("v1/", include("repositories.v1_urls")),
 ]

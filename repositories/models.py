@@ -236,3 +236,47 @@ class Upload(models.Model):
 
     def __str__(self):
         return str(self.uuid)
+
+
+class SearchEntry(models.Model):
+    """A repository as the search index sees it: what search filters and sorts
+    on, copied from the repository by repositories.search (never by save() or
+    signals; the services call it). The text lives beside it: on PostgreSQL in
+    tsvector columns the migration adds to this table, on SQLite in an FTS5
+    table (see repositories/search.py)."""
+
+    repository = models.OneToOneField(
+        Repository, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    is_public = models.BooleanField()
+    is_official = models.BooleanField()
+    is_automated = models.BooleanField()
+    star_count = models.PositiveIntegerField()
+    pull_count = models.PositiveBigIntegerField()
+    # Stars and recent pulls on one scale; see search.POPULARITY.
+    popularity = models.FloatField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        # Each sort walks one of these backwards under the text filter. The
+        # index for "best", (is_official, popularity, repository), differs by
+        # database and is made by the migration (0003_search_index).
+        indexes = [
+            models.Index(fields=["star_count", "repository"], name="search_stars"),
+            models.Index(fields=["pull_count", "repository"], name="search_pulls"),
+            models.Index(fields=["updated_at", "repository"], name="search_updated"),
+            # Exact names, in "best" order within each name.
+            models.Index(
+                fields=["name", "is_official", "popularity", "repository"], name="search_name"
+            ),
+        ]
+
+
+class SearchWord(models.Model):
+    """A word of some repository's name, and how many repositories use it: the
+    small vocabulary that typos are corrected against."""
+
+    word = models.CharField(max_length=255, primary_key=True)
+    count = models.IntegerField(default=0)

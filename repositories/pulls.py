@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import PullDay, Repository
+from .search import search_index_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def pull_buffer():
 
 
 def _flush_at_exit():
+    if not settings.HUB_PULL_FLUSH_AT_EXIT:
+        return
     try:
         pulls_flush()
     except Exception:  # the process is going away; say what is lost
@@ -81,6 +84,8 @@ def pulls_flush(*, counts=None):
             ):
                 continue  # deleted since it was pulled
             _add_to_day(repository_id, day, count)
+    if counts:
+        search_index_refresh(repository_ids={repository_id for repository_id, _ in counts})
 
 
 def _add_to_day(repository_id, day, count):

@@ -6,6 +6,7 @@ import secrets
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
@@ -16,18 +17,22 @@ from accounts.services import staff_namespace_get_or_create
 from . import blobstore
 from .models import (
     Blob,
+    Collaborator,
     Manifest,
     ManifestBlob,
     ManifestChild,
+    Permission,
     Repository,
     RepositoryBlob,
     Star,
     Tag,
+    TeamAccess,
     Upload,
 )
 from .oci import digests
 from .oci import manifests as oci_manifests
 from .oci.names import is_valid_name, is_valid_tag, split_name
+from .search import search_index_refresh, search_index_remove, search_index_update
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def _forget_repository(repository):
 
 
 @transaction.atomic
-def repository_get_or_create(*, name):
+def repository_get_or_create(*, name, creator=None):
     """The repository a push to ``name`` lands in, created on first push with
     its namespace's default visibility. The caller has been authorized: a
     namespace that does not exist yet is one staff may bring about."""
@@ -111,11 +116,14 @@ def repository_get_or_create(*, name):
         namespace = staff_namespace_get_or_create(name=namespace_name)
     try:
         with transaction.atomic():
-            repository, _ = Repository.objects.get_or_create(
+            repository, created = Repository.objects.get_or_create(
                 namespace=namespace,
                 name=repo_name,
                 defaults={"visibility": namespace.default_visibility},
             )
+            if created:
+                _grant_creator(repository, creator)
+                search_index_update(repository=repository)
     except IntegrityError:  # created by a concurrent push
         repository = Repository.objects.get(namespace=namespace, name=repo_name)
     return repository
@@ -136,18 +144,33 @@ def _check_repository_name(namespace, name):
         raise RepositoryInvalid("The full name may be at most 255 characters long.")
 
 
+def _grant_creator(repository, creator):
+    """In an organization, whoever creates a repository administers it."""
+    if getattr(creator, "is_authenticated", False) and (
+        repository.namespace.kind == Namespace.Kind.ORGANIZATION
+    ):
+        Collaborator.objects.get_or_create(
+            repository=repository, user=creator, defaults={"permission": Permission.ADMIN}
+        )
+
+
 @transaction.atomic
-def repository_create(*, namespace, name, visibility=None, description="", full_description=""):
+def repository_create(
+    *, namespace, name, visibility=None, description="", full_description="", creator=None
+):
     _check_repository_name(namespace, name)
     if Repository.objects.filter(namespace=namespace, name=name).exists():
         raise RepositoryInvalid(f"{namespace.name}/{name} already exists.")
-    return Repository.objects.create(
+    repository = Repository.objects.create(
         namespace=namespace,
         name=name,
         visibility=visibility or namespace.default_visibility,
         description=description,
         full_description=full_description,
     )
+    _grant_creator(repository, creator)
+    search_index_update(repository=repository)
+    return repository
 
 
 @transaction.atomic
@@ -160,6 +183,7 @@ def repository_update(*, repository, **changes):
     for field, value in changes.items():
         setattr(repository, field, value)
     repository.save(update_fields=[*changes, "updated_at"])
+    search_index_update(repository=repository)
     _forget_repository(repository)
     return repository
 
@@ -170,6 +194,7 @@ def repository_delete(*, repository):
     with the next garbage collection if nothing else holds them."""
     _forget_repository(repository)
     _forget_cached(repository)
+    search_index_remove(repository_id=repository.pk)
     repository.delete()
 
 
@@ -181,6 +206,7 @@ def star_add(*, user, repository):
             _, created = Star.objects.get_or_create(user=user, repository=repository)
             if created:
                 Repository.objects.filter(pk=repository.pk).update(star_count=F("star_count") + 1)
+                search_index_refresh(repository_ids=[repository.pk])
     except IntegrityError:  # a concurrent click starred it
         created = False
     return created
@@ -191,6 +217,7 @@ def star_remove(*, user, repository):
     deleted, _ = Star.objects.filter(user=user, repository=repository).delete()
     if deleted:
         Repository.objects.filter(pk=repository.pk).update(star_count=F("star_count") - 1)
+        search_index_refresh(repository_ids=[repository.pk])
     return bool(deleted)
 
 
@@ -473,6 +500,7 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
                 },
             )
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
+        search_index_refresh(repository_ids=[repository.pk])
         _forget_cached(repository)
     return manifest, parsed
 
@@ -563,3 +591,61 @@ def tags_page(*, repository, last=None, limit):
 
 def referrers(*, repository, digest, artifact_type=None):
     return list(Manifest.objects.referrers_of(repository, digest, artifact_type))
+
+
+# Collaborators and team access ----------------------------------------------
+
+
+def _check_permission(permission):
+    if permission not in Permission.values:
+        raise ValidationError(f"Unknown permission “{permission}”.", code="permission")
+
+
+def collaborator_check(*, repository, user):
+    """Raise ValidationError unless ``user`` may become a collaborator."""
+    if repository.namespace.user_id == user.pk:
+        raise ValidationError(
+            f"{user.get_username()} owns {repository.full_name} already.", code="owner"
+        )
+
+
+@transaction.atomic
+def collaborator_set(*, repository, user, permission):
+    """Give ``user`` ``permission`` on ``repository``, or change what they had."""
+    _check_permission(permission)
+    collaborator_check(repository=repository, user=user)
+    collaborator, _ = Collaborator.objects.update_or_create(
+        repository=repository, user=user, defaults={"permission": permission}
+    )
+    return collaborator
+
+
+@transaction.atomic
+def collaborator_remove(*, repository, user):
+    deleted, _ = Collaborator.objects.filter(repository=repository, user=user).delete()
+    return deleted > 0
+
+
+def team_access_check(*, team, repository):
+    """Raise ValidationError unless ``team`` may be given ``repository``."""
+    if repository.namespace_id != team.organization.namespace_id:
+        raise ValidationError(
+            "A team can be given only repositories of its own organization.", code="namespace"
+        )
+
+
+@transaction.atomic
+def team_access_set(*, team, repository, permission):
+    """Give ``team`` ``permission`` on a repository of its organization."""
+    _check_permission(permission)
+    team_access_check(team=team, repository=repository)
+    access, _ = TeamAccess.objects.update_or_create(
+        team=team, repository=repository, defaults={"permission": permission}
+    )
+    return access
+
+
+@transaction.atomic
+def team_access_remove(*, team, repository):
+    deleted, _ = TeamAccess.objects.filter(team=team, repository=repository).delete()
+    return deleted > 0

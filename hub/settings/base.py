@@ -72,7 +72,8 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     # Refuses logins while a lockout is in force; must come first.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # A ModelBackend that also logs in by email; one backend, so a wrong
+    # password is hashed once.
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
@@ -93,9 +94,57 @@ EMAIL_HOST_USER = env.str("HUB_EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("HUB_EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("HUB_EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("HUB_DEFAULT_FROM_EMAIL", default="hub@localhost")
+LOGIN_URL = "account_login"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Hub] "
+# Usernames are namespaces, which are lowercase: "Alice" signs up as "alice"
+# and may log in as either.
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# django-axes counts failed log-ins (HUB_LOGIN_FAILURE_LIMIT, below); allauth's
+# own, stricter count would refuse attempts before axes ever saw them.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# A locked-out person gets a page that says why and for how long; registry
+# clients keep the answer their endpoint gave.
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
 
 # Linked accounts (GitHub, Bitbucket) --------------------------------------
 SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+# Signing in (and signing up) with GitHub or Bitbucket. Off, those accounts
+# can still be connected to a user who signed in with a password.
+HUB_SOCIAL_LOGIN = env.bool("HUB_SOCIAL_LOGIN", default=False)
+# Where the providers live: a GitHub Enterprise server, say, is
+# HUB_GITHUB_URL=https://ghe.example.com and HUB_GITHUB_API_URL=https://ghe.example.com/api/v3.
+HUB_GITHUB_URL = env.str("HUB_GITHUB_URL", default="https://github.com")
+HUB_GITHUB_API_URL = env.str("HUB_GITHUB_API_URL", default="https://api.github.com")
+HUB_BITBUCKET_URL = env.str("HUB_BITBUCKET_URL", default="https://bitbucket.org")
+HUB_BITBUCKET_API_URL = env.str("HUB_BITBUCKET_API_URL", default="https://api.bitbucket.org/2.0")
+# Listing repositories and installing webhooks needs more than the profile.
+HUB_GITHUB_SCOPE = env.list("HUB_GITHUB_SCOPE", default=["user:email", "repo", "admin:repo_hook"])
+# Seconds Hub waits for a provider's API.
+HUB_PROVIDER_TIMEOUT = env.float("HUB_PROVIDER_TIMEOUT", default=10.0)
+# Fernet keys, comma-separated, that encrypt the provider tokens kept in the
+# database: the first encrypts, all decrypt. Unset, a key derived from
+# SECRET_KEY is used (and it still decrypts after a key is set).
+HUB_ENCRYPTION_KEY = env.str("HUB_ENCRYPTION_KEY", default="")
+# Tokens are kept so builds can reach the repositories; Hub's own OAuth
+# adapters encrypt them before allauth stores them (see accounts/social.py).
+SOCIALACCOUNT_STORE_TOKENS = True
+# Hub's provider classes replace allauth's, so that the URLs above are read
+# per request rather than when allauth is imported.
+SOCIALACCOUNT_PROVIDERS = {
+    "github": {
+        "provider_class": "accounts.providers.oauth.github.provider.GitHubProvider",
+        "SCOPE": HUB_GITHUB_SCOPE,
+    },
+    "bitbucket_oauth2": {
+        "provider_class": "accounts.providers.oauth.bitbucket.provider.BitbucketProvider",
+    },
+}
+for _provider, _prefix in [("github", "HUB_GITHUB"), ("bitbucket_oauth2", "HUB_BITBUCKET")]:
+    if env.str(f"{_prefix}_CLIENT_ID", default=""):
+        SOCIALACCOUNT_PROVIDERS[_provider]["APP"] = {
+            "client_id": env.str(f"{_prefix}_CLIENT_ID"),
+            "secret": env.str(f"{_prefix}_CLIENT_SECRET", default=""),
+        }
 
 
 ROOT_URLCONF = "hub.urls"
@@ -221,6 +270,7 @@ HUB_DEFAULT_PLATFORM = env.str("HUB_DEFAULT_PLATFORM", default="linux/amd64")
 # or this many seconds, whichever comes first.
 HUB_PULL_BATCH_SIZE = env.int("HUB_PULL_BATCH_SIZE", default=1000)
 HUB_PULL_FLUSH_SECONDS = env.int("HUB_PULL_FLUSH_SECONDS", default=10)
+HUB_PULL_FLUSH_AT_EXIT = True
 HUB_MANIFEST_CACHE_SECONDS = env.int("HUB_MANIFEST_CACHE_SECONDS", default=300)
 
 # Celery. The embedded default is a broker that needs no server: a directory.
@@ -241,13 +291,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "repositories.tasks.upload_sweep_task",
         "schedule": 3600.0,
     },
+    "refresh-search-ranking": {
+        "task": "repositories.tasks.search_index_refresh_task",
+        "schedule": 24 * 3600.0,
+    },
     "collect-garbage": {
         "task": "repositories.tasks.blob_collect_garbage_task",
         "schedule": 6 * 3600.0,
     },
 }
 
-# The server that ``manage.py serve`` (and so ``make run``) starts.
+# The server that ``manage.py serve`` (and so ``make run``) starts, and
+# whether it fills an empty hub with demo content on first start.
+HUB_DEMO = env.bool("HUB_DEMO", default=True)
 HUB_ADDR = env.str("HUB_ADDR", default="127.0.0.1:8000")
 HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
 HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
@@ -283,4 +339,46 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+}
+
+# REST API -----------------------------------------------------------------
+# /api/v1/ (Django REST framework) with its OpenAPI schema at /api/schema/
+# and Swagger UI at /api/docs/. The UI's scripts come from
+# drf-spectacular-sidecar through the static files, so the docs work with no
+# internet access. (No Redoc page: drf-spectacular's Redoc template loads
+# Google Fonts.)
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK = {
+    # The first class names the challenge of a 401: Bearer, which no browser
+    # answers with a login prompt.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_auth.BearerTokenAuthentication",
+        "accounts.api_auth.BasicAuthentication",
+        "accounts.api_auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticatedOrReadOnly",
+        "accounts.api_auth.TokenScopeAllowsMethod",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "repositories.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("HUB_API_PAGE_SIZE", default=25),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+HUB_API_PAGE_SIZE_MAX = env.int("HUB_API_PAGE_SIZE_MAX", default=100)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hub API",
+    "DESCRIPTION": (
+        "Repositories, tags, stars, users and organizations. Authenticate with a "
+        "personal access token (`Authorization: Bearer hub_pat_…`), Basic credentials "
+        "(a password or an access token) or the browser's session; a token's scope "
+        "caps what it may do."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge fetched from the online validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }

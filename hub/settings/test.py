@@ -32,3 +32,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir()
 HUB_TOKEN_KEY_FILE = DATA_DIR / "registry-token-key.pem"
+HUB_PULL_FLUSH_AT_EXIT = False  # the test database is gone by then

@@ -56,13 +56,16 @@ def _from_bearer(token):
         elif entry.get("type") == "registry" and entry.get("name") == "catalog":
             catalog = True
     username = claims["sub"]
-    user = (
-        SimpleLazyObject(lambda: get_user_model().objects.get(username=username))
-        if username
-        else AnonymousUser()
-    )
+    user = SimpleLazyObject(lambda: _token_user(username)) if username else AnonymousUser()
     # The user is loaded only if a view needs it (a push records its pusher).
     return Principal(user, user=user, access=access, catalog=catalog, has_credentials=True)
+
+
+def _token_user(username):
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:  # deleted or deactivated since the token was issued
+        raise Unauthorized("the token's user no longer exists")
+    return user
 
 
 def principal(request):

@@ -43,12 +43,31 @@ def registry_view(methods):
                 response = view(request, *args, **kwargs)
             except errors.RegistryError as error:
                 response = error_response(error, head=request.method == "HEAD")
+                _discard_unread_body(request)
             response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
             return response
 
         return wrapper
 
     return decorate
+
+
+# A refused request's body is read and dropped, up to this much, so that the
+# connection can carry the client's next request: the WSGI server would
+# otherwise close it after answering "keep-alive".
+DISCARD_LIMIT = 32 * 1024 * 1024
+
+
+def _discard_unread_body(request):
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    try:
+        stream, length = request_body(request)
+        remaining = DISCARD_LIMIT if length is None else min(length, DISCARD_LIMIT)
+        while remaining > 0 and (chunk := stream.read(min(remaining, 1024 * 1024))):
+            remaining -= len(chunk)
+    except (errors.RegistryError, OSError, ValueError):
+        pass  # the connection is beyond saving; the server will close it
 
 
 def empty_response(status, headers=None, *, content_length=0):
@@ -83,7 +102,7 @@ def repository_for_push(request, name):
     repository = services.repository_find(name=name)
     found = authorize(request, name=name, repository=repository, action=permissions.PUSH)
     if repository is None:
-        repository = services.repository_get_or_create(name=name)
+        repository = services.repository_get_or_create(name=name, creator=found.user)
     return repository, found
 
 

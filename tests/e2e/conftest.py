@@ -3,7 +3,11 @@
 Target selection (env HUB_E2E_TARGET):
   hub (default)  start Hub with `make run` (HUB_ADDR / HUB_DATA_DIR / HUB_DATABASE_URL)
   reference      start Debian's reference registry (/usr/bin/docker-registry)
-  external       use an already running registry at HUB_E2E_ADDR (host:port)
+  external       use an already running registry at HUB_E2E_ADDR (host:port), pushing
+                 as HUB_E2E_USERNAME / HUB_E2E_PASSWORD into that user's namespace
+
+Hub is started with HUB_ADMIN_PASSWORD (a random one) and the tests create the
+user `alice` with `manage.py create_user`; they push as alice into `alice/...`.
 
 Other knobs:
   HUB_TEST_DATABASE_URL      postgres://... server on which a fresh hub_e2e_<random>
@@ -34,6 +38,8 @@ from .helpers import (
     OCI_INDEX,
     Pushed,
     Registry,
+    Tool,
+    docker_without_daemon,
     free_port,
     kill_process_group,
     layout_blob,
@@ -191,7 +197,13 @@ def _start_hub(tmp: Path) -> tuple[Registry, subprocess.Popen, callable | None]:
     # pytest-django put into this process's environment (hub.settings.test).
     for var in ("HUB_DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_CURRENT_TEST"):
         env.pop(var, None)
-    env.update(HUB_ADDR=addr, HUB_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    admin_password = secrets.token_urlsafe(16)
+    env.update(
+        HUB_ADDR=addr,
+        HUB_DATA_DIR=str(data_dir),
+        HUB_ADMIN_PASSWORD=admin_password,
+        PYTHONUNBUFFERED="1",
+    )
     # gunicorn reads extra options from the environment: an access log makes
     # the request/response sequence of a failing test visible in its report.
     env.setdefault("GUNICORN_CMD_ARGS", "--access-logfile - --log-level info")
@@ -210,8 +222,13 @@ def _start_hub(tmp: Path) -> tuple[Registry, subprocess.Popen, callable | None]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    # `env` is also how the tests run manage.py against this Hub.
     reg = Registry(
-        "hub", addr, log, extra={"data_dir": data_dir, "database_url": env.get("HUB_DATABASE_URL")}
+        "hub",
+        addr,
+        log,
+        extra={"data_dir": data_dir, "env": env, "repo_root": REPO_ROOT},
+        users={"admin": admin_password},
     )
     return reg, proc, drop
 
@@ -234,6 +251,9 @@ def registry(tmp_path_factory) -> Registry:
         if not addr:
             pytest.fail("HUB_E2E_TARGET=external needs HUB_E2E_ADDR=host:port", pytrace=False)
         reg = Registry("external", addr)
+        if user := os.environ.get("HUB_E2E_USERNAME"):
+            reg.users[user] = os.environ.get("HUB_E2E_PASSWORD", "")
+            reg.user = user
         what = "external registry"
     else:
         pytest.fail(f"unknown HUB_E2E_TARGET={target!r} (hub, reference, external)", pytrace=False)
@@ -253,6 +273,9 @@ def registry(tmp_path_factory) -> Registry:
         except RuntimeError as exc:
             log = tail(reg.log_path) if reg.log_path else ""
             pytest.fail(f"{exc}\n--- {what} output ---\n{log}", pytrace=False)
+        if target == "hub":
+            reg.create_user("alice")
+            reg.user = "alice"
         yield reg
     finally:
         if proc is not None:
@@ -451,18 +474,84 @@ def _root_owned(info):
 
 @pytest.fixture(scope="session")
 def pushed_base(registry, base_images, tmp_path_factory) -> Pushed:
-    """e2e/base:latest in Docker schema2 format (the FROM of the buildah test)."""
+    """<ns>/base:latest in Docker schema2 format (the FROM of the buildah test)."""
     tmp = tmp_path_factory.mktemp("pushed-base")
     return skopeo_push(
-        registry, base_images.oci("base"), "e2e/base", "latest", tmp, "--format", "v2s2"
+        registry, base_images.oci("base"), f"{registry.ns}/base", "latest", tmp, "--format", "v2s2"
     )
 
 
 @pytest.fixture(scope="session")
 def pushed_multi(registry, base_images, tmp_path_factory) -> Pushed:
-    """e2e/multi:latest: OCI index with linux/amd64 and linux/arm64."""
+    """<ns>/multi:latest: OCI index with linux/amd64 and linux/arm64."""
     tmp = tmp_path_factory.mktemp("pushed-multi")
-    return skopeo_push(registry, base_images.oci("multi"), "e2e/multi", "latest", tmp, "--all")
+    return skopeo_push(
+        registry, base_images.oci("multi"), f"{registry.ns}/multi", "latest", tmp, "--all"
+    )
+
+
+@pytest.fixture
+def forgive_failures(registry):
+    """For a test that sends wrong credentials: afterwards, forget the failed logins."""
+    yield
+    registry.forgive_failed_logins()
+
+
+@pytest.fixture
+def requires_user(registry):
+    """The name of the user the tests push as; skip on a registry without accounts."""
+    if not registry.user:
+        pytest.skip(f"the {registry.target} registry under test has no accounts")
+    return registry.user
+
+
+# --------------------------------------------------------------------------
+# buildah and podman, each with its own storage and configuration
+
+
+def _containers_tool(name: str, tmp: Path, runroot: Path, *flags: str, **env: str) -> Tool:
+    """buildah or podman storing images (vfs) and credentials (REGISTRY_AUTH_FILE) under tmp."""
+    binary = require_bins(name)[name]
+    root = tmp / "storage"
+    (tmp / "home").mkdir(parents=True)
+    (tmp / "xdg").mkdir(mode=0o700)
+    (tmp / "storage.conf").write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{root}"\nrunroot = "{runroot}"\n'
+    )
+    (tmp / "auth.json").write_text('{"auths": {}}')  # with --creds too, it must exist
+    env = {
+        # Keep the tool away from the user's configuration.
+        "CONTAINERS_STORAGE_CONF": str(tmp / "storage.conf"),
+        "HOME": str(tmp / "home"),
+        "XDG_RUNTIME_DIR": str(tmp / "xdg"),
+        "REGISTRY_AUTH_FILE": str(tmp / "auth.json"),
+        **env,
+    }
+    argv = [binary, "--root", root, "--runroot", runroot, "--storage-driver", "vfs"]
+    return Tool([*argv, *flags], env)
+
+
+@pytest.fixture
+def buildah(tmp_path):
+    tmp = tmp_path / "buildah"
+    tool = _containers_tool("buildah", tmp, tmp / "run", BUILDAH_ISOLATION="chroot")
+    yield tool
+    # vfs layers are plain directories, but unmount anything buildah left behind.
+    tool("rm", "--all", check=False, timeout=60)
+
+
+@pytest.fixture
+def podman(tmp_path):
+    # podman refuses a runroot path longer than 50 characters.
+    runroot = Path(tempfile.mkdtemp(prefix="hub-e2e-podman-", dir="/tmp"))
+    # Without systemd or journald here, podman keeps its cgroups with cgroupfs
+    # and its events in a file (it picks both by itself here; say so anyway).
+    flags = ("--cgroup-manager", "cgroupfs", "--events-backend", "file")
+    tool = _containers_tool("podman", tmp_path / "podman", runroot, *flags)
+    yield tool
+    tool("rm", "--all", "--force", check=False, timeout=60)
+    umount_under(runroot)
+    shutil.rmtree(runroot, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -470,15 +559,12 @@ def pushed_multi(registry, base_images, tmp_path_factory) -> Pushed:
 
 
 @dataclass
-class Docker:
-    cli: str
-    env: dict
+class Docker(Tool):
+    """The docker CLI talking to the private dockerd; its credentials are those
+    `docker login` stored in its DOCKER_CONFIG (change it with with_env)."""
+
     root: Path
     log_path: Path
-
-    def __call__(self, *args, timeout: float | None = None, check: bool = True):
-        kw = {} if timeout is None else {"timeout": timeout}
-        return run([self.cli, *args], env=self.env, check=check, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -529,7 +615,7 @@ def dockerd(registry) -> Docker:
     _SERVER_LOGS["dockerd"] = log
     _SERVER_PROCS["dockerd"] = proc
     env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(root / "cli")}
-    docker = Docker(bins["docker"], env, root, log)
+    docker = Docker([bins["docker"]], env, root, log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -540,6 +626,10 @@ def dockerd(registry) -> Docker:
             if time.monotonic() > deadline:
                 pytest.fail(f"dockerd did not come up within 60s:\n{tail(log)}", pytrace=False)
             time.sleep(0.5)
+        if registry.user:
+            docker_without_daemon(root / "cli").login(
+                registry, registry.user, registry.users[registry.user]
+            )
         yield docker
     finally:
         _SERVER_LOGS.pop("dockerd", None)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -60,12 +62,16 @@ def run(
     cwd: str | os.PathLike | None = None,
     check: bool = True,
     input: bytes | None = None,
+    inherit_env: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run a command with a timeout; on failure raise with stdout/stderr."""
+    """Run a command with a timeout; on failure raise with stdout/stderr.
+
+    env is added to this process's environment, or with inherit_env=False is
+    the whole environment."""
     args = [str(a) for a in args]
     full_env = None
     if env is not None:
-        full_env = dict(os.environ)
+        full_env = dict(os.environ) if inherit_env else {}
         full_env.update(env)
     try:
         proc = subprocess.run(
@@ -117,7 +123,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def wait_for_v2(url: str, timeout: float, alive=lambda: True, what: str = "registry") -> None:
-    """Poll GET {url}/v2/ until it answers 200."""
+    """Poll GET {url}/v2/ until it answers: 200, or 401 with a challenge when
+    the registry requires authentication."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -125,13 +132,13 @@ def wait_for_v2(url: str, timeout: float, alive=lambda: True, what: str = "regis
             raise RuntimeError(f"{what} exited before /v2/ answered ({last})")
         try:
             r = requests.get(f"{url}/v2/", timeout=5)
-            if r.status_code == 200:
+            if r.status_code == 200 or (r.status_code == 401 and "WWW-Authenticate" in r.headers):
                 return
             last = f"HTTP {r.status_code}: {r.text[:200]!r}"
         except requests.RequestException as exc:
             last = repr(exc)
         time.sleep(0.5)
-    raise RuntimeError(f"{what} did not answer 200 on {url}/v2/ within {timeout}s (last: {last})")
+    raise RuntimeError(f"{what} did not answer on {url}/v2/ within {timeout}s (last: {last})")
 
 
 def kill_process_group(proc: subprocess.Popen, term_timeout: float = 30) -> None:
@@ -265,15 +272,68 @@ class Registry:
     addr: str  # host:port
     log_path: Path | None = None
     extra: dict = field(default_factory=dict)
+    # Known accounts (name -> password); `user` is the one tests push as, into
+    # its own namespace. Without one (the reference registry), pushes are anonymous.
+    users: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.addr}"
 
+    @property
+    def ns(self) -> str:
+        """The namespace tests push into: the pushing user's own."""
+        return self.user or "e2e"
+
     def ref(self, repo: str, tag: str | None = None, digest: str | None = None) -> str:
         if digest:
             return f"{self.addr}/{repo}@{digest}"
         return f"{self.addr}/{repo}:{tag or 'latest'}"
+
+    def creds(self, user: str | None = None) -> str | None:
+        """ "name:password" of user (default: the pushing user), or None without accounts."""
+        user = user or self.user
+        return f"{user}:{self.users[user]}" if user else None
+
+    def creds_args(self, flag: str, user: str | None = None) -> list[str]:
+        """[flag, "name:password"] for a containers/image client, or [] without accounts."""
+        creds = self.creds(user)
+        return [flag, creds] if creds else []
+
+    # Hub's command line, run as `make run` runs Hub (same data dir and database).
+
+    def manage(self, *args: str) -> str:
+        if self.target != "hub":
+            pytest.skip(f"needs Hub's manage.py (target is {self.target})")
+        python = Path(self.extra["repo_root"]) / ".venv" / "bin" / "python"
+        return (
+            run(
+                [python, "manage.py", *args],
+                env=self.extra["env"],
+                inherit_env=False,
+                cwd=self.extra["repo_root"],
+                timeout=120,
+            )
+            .stdout.decode()
+            .strip()
+        )
+
+    def create_user(self, name: str) -> str:
+        """Create a (non-staff) user with a random password; return the password."""
+        password = secrets.token_urlsafe(16)
+        self.manage("create_user", name, "--password", password, "--email", f"{name}@example.com")
+        self.users[name] = password
+        return password
+
+    def create_access_token(self, user: str, scope: str) -> str:
+        return self.manage("create_access_token", user, "--scope", scope, "--days", "1")
+
+    def forgive_failed_logins(self) -> None:
+        """Lift django-axes' record of failed logins: all the clients share one
+        address, and after HUB_LOGIN_FAILURE_LIMIT failures it is locked out."""
+        if self.target == "hub":
+            self.manage("axes_reset")
 
 
 @dataclass
@@ -287,8 +347,9 @@ class Pushed:
 
 
 def skopeo_push(
-    registry: Registry, src: str, repo: str, tag: str, tmp: Path, *extra: str
+    registry: Registry, src: str, repo: str, tag: str, tmp: Path, *extra: str, user=None
 ) -> Pushed:
+    """Push src to repo:tag as user (default: the registry's pushing user)."""
     bins = require_bins("skopeo")
     digestfile = tmp / f"{repo.replace('/', '_')}_{tag}.digest"
     run(
@@ -298,6 +359,7 @@ def skopeo_push(
             "--retry-times",
             "0",
             "--dest-tls-verify=false",
+            *registry.creds_args("--dest-creds", user),
             "--digestfile",
             digestfile,
             *extra,
@@ -306,3 +368,76 @@ def skopeo_push(
         ]
     )
     return Pushed(repo, tag, digestfile.read_text().strip())
+
+
+# --------------------------------------------------------------------------
+# Command-line clients
+
+
+@dataclass
+class Tool:
+    """A command-line client: its argv prefix and the environment added for it."""
+
+    argv: list
+    env: dict
+
+    def __call__(self, *args, timeout: float | None = None, check: bool = True, input=None):
+        kw = {} if timeout is None else {"timeout": timeout}
+        return run([*self.argv, *args], env=self.env, check=check, input=input, **kw)
+
+    def with_env(self, **env: str) -> Tool:
+        return dataclasses.replace(self, env={**self.env, **env})
+
+    def login(self, registry: Registry, user: str, password: str, *flags: str, check=True):
+        """`TOOL login [flags] -u USER --password-stdin HOST` (docker, skopeo, buildah, podman)."""
+        args = ["login", *flags, "-u", user, "--password-stdin", registry.addr]
+        return self(*args, input=f"{password}\n".encode(), check=check, timeout=60)
+
+
+# How each client says that the registry refused its credentials: containers/
+# image's `login` reports a 401 as "invalid username/password"; otherwise the
+# registry's UNAUTHORIZED error code is shown.
+UNAUTHORIZED = re.compile(r"unauthorized|invalid username/password", re.IGNORECASE)
+# How a client reports that the registry refused an action to its credentials
+# (or to no credentials): DENIED, or an UNAUTHORIZED challenge it cannot meet.
+REFUSED = re.compile(r"denied|unauthorized", re.IGNORECASE)
+
+
+def assert_refused(proc: subprocess.CompletedProcess, pattern: re.Pattern = UNAUTHORIZED):
+    """proc failed, and its stderr says why (pattern)."""
+    stderr = _text(proc.stderr)
+    assert proc.returncode != 0, f"expected a failure, got rc=0:\n{_text(proc.stdout)}\n{stderr}"
+    assert pattern.search(stderr), (
+        f"rc={proc.returncode}, stderr lacks {pattern.pattern!r}:\n{stderr}"
+    )
+
+
+def docker_without_daemon(config: Path) -> Tool:
+    """The docker CLI with its own DOCKER_CONFIG and no daemon to reach: `docker
+    login` then checks the credentials itself and stores them in config."""
+    cli = require_bins("docker")["docker"]
+    return Tool(
+        [cli],
+        {"DOCKER_CONFIG": str(config), "DOCKER_HOST": "unix:///nonexistent/hub-e2e-no-daemon.sock"},
+    )
+
+
+def login_push_pull_logout(tool: Tool, registry: Registry, src: str, repo: str) -> str:
+    """With buildah or podman (credentials in REGISTRY_AUTH_FILE): log in as the
+    pushing user, push src to repo:1, drop every local image, pull repo:1 back and
+    log out; then a push is refused. Returns the digest pushed."""
+    tls = "--tls-verify=false"
+    auth_file = Path(tool.env["REGISTRY_AUTH_FILE"])
+    login = tool.login(registry, registry.user, registry.users[registry.user], tls)
+    assert "Login Succeeded" in login.stdout.decode()
+    assert registry.addr in json.loads(auth_file.read_text())["auths"]
+    target = registry.ref(repo, "1")
+    digestfile = auth_file.with_name("digest")
+    image_id = tool("pull", "-q", src).stdout.decode().strip()
+    tool("push", tls, "--digestfile", digestfile, image_id, f"docker://{target}")
+    tool("rmi", "--all", "--force")
+    tool("pull", tls, target)
+    tool("logout", registry.addr)
+    after = tool("push", tls, target, f"docker://{registry.ref(repo, 'anonymous')}", check=False)
+    assert_refused(after, REFUSED)
+    return digestfile.read_text().strip()

@@ -1,4 +1,4 @@
-"""buildah: build FROM an image in the registry, push the result back."""
+"""buildah: build FROM an image in the registry, push the result back; log in and out."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .helpers import (
     layout_blob,
     layout_json,
     layout_ref,
+    login_push_pull_logout,
     require_bins,
     run,
     sha256_file,
@@ -17,41 +18,6 @@ from .helpers import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def buildah(tmp_path):
-    bins = require_bins("buildah", "skopeo")
-    storage = tmp_path / "storage"
-    base = [
-        bins["buildah"],
-        "--root",
-        storage / "root",
-        "--runroot",
-        storage / "run",
-        "--storage-driver",
-        "vfs",
-    ]
-    env = {
-        # Keep buildah away from the user's configuration.
-        "CONTAINERS_STORAGE_CONF": str(tmp_path / "storage.conf"),
-        "BUILDAH_ISOLATION": "chroot",
-        "HOME": str(tmp_path / "home"),
-        "XDG_RUNTIME_DIR": str(tmp_path / "xdg"),
-    }
-    (tmp_path / "storage.conf").write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{storage}/root"\nrunroot = "{storage}/run"\n'
-    )
-    (tmp_path / "home").mkdir()
-    (tmp_path / "xdg").mkdir(mode=0o700)
-
-    def buildah_run(*args, timeout=None):
-        kw = {} if timeout is None else {"timeout": timeout}
-        return run([*base, *args], env=env, **kw)
-
-    yield buildah_run
-    # vfs layers are plain directories, but unmount anything buildah left behind.
-    run([*base, "rm", "--all"], env=env, check=False, timeout=60)
 
 
 @pytest.mark.parametrize("fmt", ["oci", "docker"])
@@ -66,7 +32,7 @@ def test_buildah_bud_from_registry_and_push(
         "RUN echo hello > /hello.txt && cat /etc/e2e-release >> /hello.txt\n"
         'CMD ["/bin/cat", "/hello.txt"]\n'
     )
-    target = registry.ref("e2e/buildah", fmt)
+    target = registry.ref(f"{registry.ns}/buildah", fmt)
     buildah(
         "bud",
         "--isolation",
@@ -83,7 +49,15 @@ def test_buildah_bud_from_registry_and_push(
         ctx,
     )
     digestfile = tmp_path / "digest"
-    buildah("push", "--tls-verify=false", "--digestfile", digestfile, target, f"docker://{target}")
+    buildah(
+        "push",
+        "--tls-verify=false",
+        *registry.creds_args("--creds"),
+        "--digestfile",
+        digestfile,
+        target,
+        f"docker://{target}",
+    )
     digest = digestfile.read_text().strip()
 
     info = json.loads(run([skopeo, "inspect", "--tls-verify=false", f"docker://{target}"]).stdout)
@@ -109,3 +83,11 @@ def test_buildah_bud_from_registry_and_push(
     top = tar_members(layout_blob(out, layers[-1]).read_bytes())
     assert top.get("hello.txt") == b"hello\nhub e2e busybox base\n"
     assert sha256_file(layout_blob(out, layers[-1])) == layers[-1]
+
+
+def test_buildah_login_push_pull_logout(registry, base_images, buildah, requires_user):
+    repo = f"{registry.ns}/buildah-login"
+    digest = login_push_pull_logout(buildah, registry, base_images.oci("base"), repo)
+    target = registry.ref(repo, "1")
+    pulled = buildah("inspect", "--type", "image", "--format", "{{.FromImageDigest}}", target)
+    assert pulled.stdout.decode().strip() == digest

@@ -1,4 +1,7 @@
-"""Docker engine (Debian's dockerd, started privately) against the registry."""
+"""Docker engine (Debian's dockerd, started privately) against the registry.
+
+The dockerd fixture logs its CLI in as the pushing user; dockerd pushes and
+pulls with the credentials the CLI keeps in its DOCKER_CONFIG."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import re
 
 import pytest
 
-from .helpers import head_manifest
+from .helpers import REFUSED, assert_refused, docker_without_daemon, head_manifest
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +22,8 @@ def image_exists(docker, ref) -> bool:
 def test_docker_import_push_rmi_pull_run(registry, base_images, dockerd):
     docker = dockerd
     local = "hub-e2e-local/imported:1"
-    remote = registry.ref("e2e/docker", "1")
+    repo = f"{registry.ns}/docker"
+    remote = registry.ref(repo, "1")
     docker("import", "--change", 'CMD ["/bin/sh"]', base_images.rootfs_tar, local)
     docker("tag", local, remote)
     image_id = json.loads(docker("image", "inspect", remote).stdout)[0]["Id"]
@@ -28,7 +32,7 @@ def test_docker_import_push_rmi_pull_run(registry, base_images, dockerd):
     m = re.search(r"1: digest: (sha256:[0-9a-f]{64}) size: (\d+)", push)
     assert m, push
     digest = m.group(1)
-    head = head_manifest(registry.url, "e2e/docker", "1")
+    head = head_manifest(registry.url, repo, "1")
     assert head.status_code == 200
     assert head.headers.get("Docker-Content-Digest") == digest
     assert int(head.headers.get("Content-Length", -1)) == int(m.group(2))
@@ -41,7 +45,7 @@ def test_docker_import_push_rmi_pull_run(registry, base_images, dockerd):
     assert f"Digest: {digest}" in pull, pull
     info = json.loads(docker("image", "inspect", remote).stdout)[0]
     assert info["Id"] == image_id  # same config, byte for byte
-    assert f"{registry.addr}/e2e/docker@{digest}" in info["RepoDigests"]
+    assert f"{registry.addr}/{repo}@{digest}" in info["RepoDigests"]
 
     out = docker("run", "--rm", "--network", "none", remote, "echo", "hi")
     assert out.stdout.decode() == "hi\n"
@@ -70,3 +74,29 @@ def test_docker_pull_and_run_skopeo_pushed(
     out = docker("run", "--rm", "--network", "none", ref, "cat", "/etc/e2e-release")
     assert out.stdout.decode() == "hub e2e busybox base\n"
     docker("rmi", ref)
+
+
+def test_docker_login_push_pull_logout(registry, base_images, dockerd, requires_user, tmp_path):
+    """`docker login` needs no daemon: the CLI checks the credentials itself and
+    keeps them in DOCKER_CONFIG, whence it hands them to dockerd for a push."""
+    config = tmp_path / "docker-config"
+    cli = docker_without_daemon(config)
+    out = cli.login(registry, requires_user, registry.users[requires_user]).stdout.decode()
+    assert "Login Succeeded" in out
+    assert registry.addr in json.loads((config / "config.json").read_text())["auths"]
+
+    docker = dockerd.with_env(DOCKER_CONFIG=str(config))
+    repo = f"{registry.ns}/docker-login"
+    remote = registry.ref(repo, "1")
+    docker("import", base_images.rootfs_tar, remote)
+    push = docker("push", remote).stdout.decode()
+    digest = re.search(r"1: digest: (sha256:[0-9a-f]{64})", push).group(1)
+    docker("rmi", remote)
+    assert f"Digest: {digest}" in docker("pull", remote).stdout.decode()
+
+    assert "Removing login credentials" in cli("logout", registry.addr).stdout.decode()
+    assert registry.addr not in json.loads((config / "config.json").read_text())["auths"]
+    docker("tag", remote, registry.ref(repo, "2"))
+    anonymous = docker("push", registry.ref(repo, "2"), check=False)
+    assert_refused(anonymous, REFUSED)
+    docker("rmi", remote, registry.ref(repo, "2"))

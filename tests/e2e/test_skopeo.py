@@ -10,6 +10,9 @@ from .helpers import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    REFUSED,
+    Tool,
+    assert_refused,
     head_manifest,
     layout_blob,
     layout_json,
@@ -45,17 +48,16 @@ def test_skopeo_push_inspect_pull_roundtrip(
     registry, base_images, skopeo, tmp_path, fmt, media_type
 ):
     base = base_images.amd64
-    pushed = skopeo_push(
-        registry, base_images.oci("base"), "e2e/skopeo", fmt, tmp_path, "--format", fmt
-    )
+    repo = f"{registry.ns}/skopeo"
+    pushed = skopeo_push(registry, base_images.oci("base"), repo, fmt, tmp_path, "--format", fmt)
 
     # The registry serves the manifest under the digest skopeo computed, with its media type.
-    head = head_manifest(registry.url, "e2e/skopeo", fmt)
+    head = head_manifest(registry.url, repo, fmt)
     assert head.status_code == 200, head.text
     assert head.headers.get("Docker-Content-Digest") == pushed.digest
     assert head.headers.get("Content-Type", "").split(";")[0] == media_type
 
-    raw = inspect(skopeo, registry.ref("e2e/skopeo", fmt), raw=True)
+    raw = inspect(skopeo, registry.ref(repo, fmt), raw=True)
     assert sha256_bytes(raw) == pushed.digest
     manifest = json.loads(raw)
     # umoci writes OCI manifests without the optional "mediaType" field; the
@@ -67,22 +69,20 @@ def test_skopeo_push_inspect_pull_roundtrip(
         assert raw == base.manifest_bytes
         assert pushed.digest == base.manifest_digest
 
-    info = inspect(skopeo, registry.ref("e2e/skopeo", fmt))
+    info = inspect(skopeo, registry.ref(repo, fmt))
     assert info["Digest"] == pushed.digest
     assert info["Architecture"] == "amd64" and info["Os"] == "linux"
     assert info["Layers"] == base.layer_digests
 
-    by_digest = inspect(skopeo, registry.ref("e2e/skopeo", digest=pushed.digest))
+    by_digest = inspect(skopeo, registry.ref(repo, digest=pushed.digest))
     assert by_digest["Digest"] == pushed.digest
 
-    config = json.loads(inspect(skopeo, registry.ref("e2e/skopeo", fmt), "--config", raw=True))
+    config = json.loads(inspect(skopeo, registry.ref(repo, fmt), "--config", raw=True))
     assert config["rootfs"]["diff_ids"] == base.config["rootfs"]["diff_ids"]
     assert config["config"]["Cmd"] == ["/bin/sh"]
 
     tags = json.loads(
-        run(
-            [skopeo, "list-tags", "--tls-verify=false", f"docker://{registry.addr}/e2e/skopeo"]
-        ).stdout
+        run([skopeo, "list-tags", "--tls-verify=false", f"docker://{registry.addr}/{repo}"]).stdout
     )
     assert fmt in tags["Tags"]
 
@@ -95,7 +95,7 @@ def test_skopeo_push_inspect_pull_roundtrip(
             "--retry-times",
             "0",
             "--src-tls-verify=false",
-            f"docker://{registry.ref('e2e/skopeo', fmt)}",
+            f"docker://{registry.ref(repo, fmt)}",
             f"dir:{out}",
         ]
     )
@@ -119,7 +119,7 @@ def test_skopeo_push_inspect_pull_roundtrip(
             "--src-tls-verify=false",
             "--format",
             "oci",
-            f"docker://{registry.ref('e2e/skopeo', fmt)}",
+            f"docker://{registry.ref(repo, fmt)}",
             f"oci:{oci_out}:pulled",
         ]
     )
@@ -228,8 +228,17 @@ def test_one_component_name_means_library(registry, base_images, skopeo, tmp_pat
         pytest.skip(
             "the reference registry does not map `name` to `library/name` (Hub-only behaviour)"
         )
+    # Only staff may create the `library` namespace.
+    admin = "admin" if "admin" in registry.users else None
     pushed = skopeo_push(
-        registry, base_images.oci("base"), "e2e-busybox", "latest", tmp_path, "--format", "v2s2"
+        registry,
+        base_images.oci("base"),
+        "e2e-busybox",
+        "latest",
+        tmp_path,
+        "--format",
+        "v2s2",
+        user=admin,
     )
     via_library = inspect(skopeo, registry.ref("library/e2e-busybox", "latest"))
     assert via_library["Digest"] == pushed.digest
@@ -246,3 +255,27 @@ def test_one_component_name_means_library(registry, base_images, skopeo, tmp_pat
         ).stdout
     )
     assert "latest" in tags["Tags"]
+
+
+def test_skopeo_login_authfile_logout(registry, base_images, skopeo, requires_user, tmp_path):
+    authfile = tmp_path / "auth.json"
+    tool = Tool([skopeo], {})
+    password = registry.users[requires_user]
+    login = tool.login(
+        registry, requires_user, password, "--tls-verify=false", "--authfile", authfile
+    )
+    assert "Login Succeeded" in login.stdout.decode()
+    assert registry.addr in json.loads(authfile.read_text())["auths"]
+
+    repo = f"{registry.ns}/skopeo-login"
+    copy = [skopeo, "copy", "--retry-times", "0", "--dest-tls-verify=false", "--authfile", authfile]
+    run([*copy, base_images.oci("base"), f"docker://{registry.ref(repo, '1')}"])
+    info = inspect(skopeo, registry.ref(repo, "1"), "--authfile", authfile)
+    assert info["Digest"] == base_images.amd64.manifest_digest
+
+    tool("logout", "--authfile", authfile, registry.addr)
+    assert registry.addr not in json.loads(authfile.read_text())["auths"]
+    anonymous = run(
+        [*copy, base_images.oci("base"), f"docker://{registry.ref(repo, '2')}"], check=False
+    )
+    assert_refused(anonymous, REFUSED)

@@ -24,8 +24,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self.ensure_admin()
-        for hook in getattr(settings, "HUB_SERVE_FIRST_START_COMMANDS", []):
-            call_command(hook)
+        if settings.HUB_DEMO:
+            call_command("hub_demo", if_empty=True, host=settings.HUB_ADDR)
 
         children = [self.start_web()]
         if not no_worker:
