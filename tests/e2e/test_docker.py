@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+import requests
 
 from .helpers import REFUSED, assert_refused, docker_without_daemon, head_manifest
 
@@ -100,3 +101,29 @@ def test_docker_login_push_pull_logout(registry, base_images, dockerd, requires_
     anonymous = docker("push", registry.ref(repo, "2"), check=False)
     assert_refused(anonymous, REFUSED)
     docker("rmi", remote, registry.ref(repo, "2"))
+
+
+def test_docker_search_prints_hubs_table(registry, base_images, dockerd):
+    """`docker search HOST/TERM` goes through dockerd to /v1/search and prints
+    the repositories the logged-in user may see, with their descriptions."""
+    if registry.target != "hub":
+        pytest.skip("the reference registry has no search")
+    docker = dockerd
+    repo = f"{registry.ns}/searchable-widget"
+    docker("import", base_images.rootfs_tar, registry.ref(repo, "1"))
+    docker("push", registry.ref(repo, "1"))
+    described = requests.patch(
+        f"{registry.url}/api/v1/repositories/{repo}/",
+        json={"description": "A widget that e2e searches for"},
+        auth=tuple(registry.creds().split(":", 1)),
+        timeout=30,
+    )
+    assert described.status_code == 200, described.text
+
+    table = docker("search", f"{registry.addr}/widget").stdout.decode()
+
+    header, *rows = table.strip().splitlines()
+    assert header.split()[:2] == ["NAME", "DESCRIPTION"], table
+    assert any(
+        row.split()[0] == repo and "A widget that e2e searches for" in row for row in rows
+    ), table
