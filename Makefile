@@ -2,6 +2,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Front-end packages from npm (package-lock.json), served through staticfiles.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test bench lint
 
@@ -9,10 +11,15 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/setup-python
 	scripts/setup-python
 	touch $@
 
-run: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || scripts/setup-debian python
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(STAMP) $(NODE_STAMP)
 	$(PY) manage.py serve
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	scripts/setup-debian test
 	scripts/test
 

@@ -39,6 +39,10 @@ class RepositoryQuerySet(models.QuerySet):
             public | Q(namespace__user=user) | Exists(owner) | Exists(collaborator) | Exists(team)
         )
 
+    def starred_by(self, user):
+        """Repositories ``user`` starred, the latest star first."""
+        return self.filter(stars__user=user).order_by("-stars__created_at", "name")
+
     def catalog_after(self, last=None):
         """Repositories by full name, after ``last`` when given."""
         repositories = self.select_related("namespace").annotate(

@@ -196,6 +196,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Front-end packages from npm (package.json; `make` runs `npm ci`).
+STATICFILES_DIRS = [("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist")]
 
 # Blob storage. ``blobs`` holds content-addressed objects; ``uploads`` holds the
 # parts of upload sessions in progress. Both must be shared by every process
