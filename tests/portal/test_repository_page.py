@@ -64,7 +64,7 @@ def test_badges_counts_and_builds_placeholder(client, library, make_repository):
     page = client.get("/r/library/redis/").content.decode()
     assert '<span class="badge official">Official</span>' in page
     assert '<span class="badge">Automated</span>' in page
-    assert "★ 7" in page
+    assert 'aria-label="7 stars">7</span>' in page
     assert "1234 pulls" in page
     builds = client.get("/r/library/redis/builds/").content.decode()
     assert "Automated builds are not configured" in builds
