@@ -7,6 +7,7 @@ from repositories import views as repository_views
 urlpatterns = [
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("builds/", include("builds.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/", include("repositories.api.urls")),
     path("", include("accounts.urls")),

@@ -384,3 +384,13 @@ SPECTACULAR_SETTINGS = {
     # No badge fetched from the online validator.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# Builds -------------------------------------------------------------------
+# Git URLs and outgoing webhook URLs may not reach loopback, private,
+# link-local or other non-public addresses. These host names, addresses or
+# networks (CIDR) are allowed anyway, e.g. "git.internal,10.1.0.0/16".
+HUB_BUILDS_ALLOWED_HOSTS = env.list("HUB_BUILDS_ALLOWED_HOSTS", default=[])
+# Lift that guard entirely (a hub that only builds from an internal network).
+HUB_ALLOW_PRIVATE_NETWORKS = env.bool("HUB_ALLOW_PRIVATE_NETWORKS", default=False)
+# A build's log keeps at most this many bytes; the rest is cut.
+HUB_BUILD_LOG_MAX_BYTES = env.int("HUB_BUILD_LOG_MAX_BYTES", default=10 * 1024 * 1024)
