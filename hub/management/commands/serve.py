@@ -60,7 +60,7 @@ class Command(BaseCommand):
             "--error-logfile", "-",
             "--no-control-socket",
         ]  # fmt: skip
-        return subprocess.Popen(command)
+        return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
     def start_worker(self):
         os.makedirs(settings.DATA_DIR, exist_ok=True)
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
             "--concurrency", "2", "--loglevel", "INFO",
         ]  # fmt: skip
-        return subprocess.Popen(command)
+        return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
     def wait(self, children):
         def stop(signum, frame):
