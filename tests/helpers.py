@@ -4,6 +4,8 @@ import base64
 
 from django.test import Client
 
+PASSWORD = "correct horse battery staple"
+
 
 def basic_auth(username, password):
     """The Authorization header a registry client sends with Basic credentials."""

@@ -4,28 +4,6 @@ from django.test import Client
 from accounts import services
 from repositories import services as repository_services
 
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def make_user(django_user_model):
-    def make(username, **extra):
-        return django_user_model.objects.create_user(
-            username, f"{username}@example.com", PASSWORD, **extra
-        )
-
-    return make
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
 
 @pytest.fixture
 def carol(make_user):

@@ -3,9 +3,7 @@ person sees why they cannot log in, and for how long."""
 
 import pytest
 
-from tests.helpers import basic_auth
-
-from .conftest import PASSWORD
+from tests.helpers import PASSWORD, basic_auth
 
 pytestmark = pytest.mark.django_db
 

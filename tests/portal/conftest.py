@@ -6,32 +6,10 @@ from accounts import services as account_services
 from repositories import services
 from repositories.models import Manifest, Tag
 
-PASSWORD = "correct horse battery staple"
-
 
 @pytest.fixture(autouse=True)
 def _db(db):
     pass
-
-
-@pytest.fixture
-def make_user(django_user_model):
-    def make(username, **extra):
-        return django_user_model.objects.create_user(
-            username, f"{username}@example.com", PASSWORD, **extra
-        )
-
-    return make
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
 
 
 @pytest.fixture

@@ -31,20 +31,8 @@ _REPOSITORY_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|refer
 
 
 @pytest.fixture(autouse=True)
-def _isolated_registry(db, settings, tmp_path):
-    """Each test gets its own blob and upload storage (tests/conftest.py empties the cache)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "blobs": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "blobs", "allow_overwrite": True},
-        },
-        "uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "uploads", "allow_overwrite": True},
-        },
-    }
-    settings.HUB_SCRATCH_DIR = tmp_path / "scratch"
+def _isolated_registry(db, isolated_storage):
+    pass
 
 
 # Tokens ------------------------------------------------------------------
