@@ -106,6 +106,21 @@ def save_part(name, scratch):
     _store(upload_storage(), name, scratch)
 
 
+def part_path(name):
+    """The local path of an upload part, or None when storage is not a file system."""
+    try:
+        return upload_storage().path(name)
+    except NotImplementedError:
+        return None
+
+
+class Discard:
+    """A sink that keeps nothing, for reading a file only to hash it."""
+
+    def write(self, data):
+        return len(data)
+
+
 def delete_parts(names):
     storage = upload_storage()
     for name in names:

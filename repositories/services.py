@@ -342,22 +342,33 @@ def upload_complete(*, upload, digest, stream, length):
     """Close an upload with its last chunk (maybe empty) and its digest."""
     _parse_digest(digest)
     hasher = blobstore.new_hasher(digest)
+    lone_part = blobstore.part_path(upload.parts[0]) if len(upload.parts) == 1 else None
+    if lone_part and length == 0:
+        # The whole blob came in one PATCH, as `docker push` sends it: move
+        # that part into place rather than write its bytes a second time.
+        with open(lone_part, "rb") as scratch:
+            size = blobstore.receive(
+                scratch, blobstore.Discard(), limit=float("inf"), hashers=[hasher]
+            )
+            return _upload_finish(upload, digest, hasher, size, scratch)
     limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
     with blobstore.scratch_file() as scratch:
         size = blobstore.assemble(upload.parts, scratch, hashers=[hasher])
         size += _receive(stream, scratch, length=length, limit=limit, hashers=[hasher])
-        try:
-            _check_digest(digest, hasher)
-        except DigestMismatch:
-            upload_cancel(upload=upload)
-            raise
-        with transaction.atomic():
-            blob = _blob_link(
-                repository=upload.repository, digest=digest, size=size, scratch=scratch
-            )
-            parts = upload.parts
-            upload.delete()
-            transaction.on_commit(lambda: blobstore.delete_parts(parts))
+        return _upload_finish(upload, digest, hasher, size, scratch)
+
+
+def _upload_finish(upload, digest, hasher, size, scratch):
+    try:
+        _check_digest(digest, hasher)
+    except DigestMismatch:
+        upload_cancel(upload=upload)
+        raise
+    with transaction.atomic():
+        blob = _blob_link(repository=upload.repository, digest=digest, size=size, scratch=scratch)
+        parts = upload.parts
+        upload.delete()
+        transaction.on_commit(lambda: blobstore.delete_parts(parts))
     return blob
 
 

@@ -1,6 +1,7 @@
 """Upload sessions: POST /v2/<name>/blobs/uploads/ and the session URL."""
 
 import io
+import os
 import re
 
 import pytest
@@ -349,3 +350,33 @@ def test_sweep_removes_stale_uploads_and_their_parts(registry, django_capture_on
     assert registry.get(fresh).status_code == 204
     [fresh_part] = Upload.objects.get(uuid=upload_id(fresh)).parts
     assert blobstore.upload_storage().exists(fresh_part)
+
+
+# One PATCH holding the whole blob (as `docker push` sends it) ----------------
+
+
+def test_a_lone_part_is_moved_into_place_not_copied(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA)
+    part = Upload.objects.get(uuid=upload_id(location)).parts[0]
+    part_inode = os.stat(blobstore.upload_storage().path(part)).st_ino
+
+    assert registry.put(f"{location}?digest={sha256(DATA)}").status_code == 201
+
+    blob_path = blobstore.blob_path(sha256(DATA))
+    assert os.stat(blob_path).st_ino == part_inode
+    assert not blobstore.upload_storage().exists(part)
+    assert_blob(registry, sha256(DATA), DATA)
+
+
+def test_a_lone_part_with_the_wrong_digest_is_refused_and_dropped(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA)
+    part = Upload.objects.get(uuid=upload_id(location)).parts[0]
+
+    response = registry.put(f"{location}?digest={sha256(b'something else')}")
+
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+    assert not blobstore.upload_storage().exists(part)
+    assert registry.head(f"/v2/{NAME}/blobs/{sha256(DATA)}").status_code == 404
