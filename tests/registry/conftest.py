@@ -5,6 +5,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 from django.urls import resolve
 
+from tests.helpers import CommittingClient
+
 from .helpers import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -35,36 +37,8 @@ class Pushed:
     media_type: str
 
 
-class Registry:
+class Registry(CommittingClient):
     """The Django test client, spoken to as a registry client speaks."""
-
-    def __init__(self, client, capture_on_commit):
-        self.client = client
-        self._capture_on_commit = capture_on_commit
-
-    def request(self, method, path, data=b"", *, content_type="application/octet-stream", **kw):
-        # Outside a test every request commits; run what waits for the commit
-        # (cache invalidation, deleting upload parts) as it would then.
-        with self._capture_on_commit(execute=True):
-            return self.client.generic(method, path, data, content_type=content_type, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def head(self, path, **kw):
-        return self.request("HEAD", path, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
-    def post(self, path, data=b"", **kw):
-        return self.request("POST", path, data, **kw)
-
-    def put(self, path, data=b"", **kw):
-        return self.request("PUT", path, data, **kw)
-
-    def patch(self, path, data=b"", **kw):
-        return self.request("PATCH", path, data, **kw)
 
     def view_response(self, method, path, headers=None):
         """The view's own response, before the test client empties HEAD bodies."""

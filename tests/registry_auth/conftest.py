@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts.models import Namespace
 from repositories.models import Repository
-from tests.helpers import basic_auth
+from tests.helpers import CommittingClient, basic_auth
 from tests.registry.helpers import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -94,7 +94,7 @@ class Pushed:
     layer_digest: str
 
 
-class Caller:
+class Caller(CommittingClient):
     """One registry client. ``mode`` is how it proves itself:
 
     - "anonymous": no Authorization header;
@@ -106,11 +106,10 @@ class Caller:
     """
 
     def __init__(self, capture_on_commit, mode="anonymous", username=None, secret=None):
-        self.client = Client()
+        super().__init__(Client(), capture_on_commit)
         self.mode = mode
         self.username = username
         self.secret = secret
-        self._capture_on_commit = capture_on_commit
 
     @property
     def basic(self):
@@ -142,31 +141,12 @@ class Caller:
             return bearer(self.token(*([scope] if scope else [])))
         return None
 
-    def request(self, method, path, data=b"", *, content_type="application/octet-stream", **kw):
+    def request(self, method, path, data=b"", **kw):
         headers = dict(kw.pop("headers", {}))
         authorization = self.authorization(method, path)
         if authorization:
             headers.setdefault("Authorization", authorization)
-        # Run what waits for the commit (cache invalidation) as it would run then.
-        with self._capture_on_commit(execute=True):
-            return self.client.generic(
-                method, path, data, content_type=content_type, headers=headers, **kw
-            )
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def head(self, path, **kw):
-        return self.request("HEAD", path, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
-    def put(self, path, data=b"", **kw):
-        return self.request("PUT", path, data, **kw)
-
-    def post(self, path, data=b"", **kw):
-        return self.request("POST", path, data, **kw)
+        return super().request(method, path, data, headers=headers, **kw)
 
     # Pushing --------------------------------------------------------------
 
