@@ -46,8 +46,11 @@ def check(request, username, secret):
     credentials = {"username": username}
     if not AxesProxyHandler.is_allowed(request, credentials):
         raise LockedOut
-    if secret.startswith((services.TOKEN_PREFIX, services.REFRESH_PREFIX)):
-        kind = "refresh" if secret.startswith(services.REFRESH_PREFIX) else "personal"
+    kind = next(
+        (kind for kind, prefix in services.TOKEN_PREFIXES.items() if secret.startswith(prefix)),
+        None,
+    )
+    if kind is not None:
         token = services.access_token_authenticate(secret=secret, kind=kind)
         if token is not None and token.user.get_username().lower() == username.lower():
             AxesProxyHandler.user_logged_in(sender=__name__, request=request, user=token.user)

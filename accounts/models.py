@@ -131,6 +131,8 @@ class AccessToken(models.Model):
     class Kind(models.TextChoices):
         PERSONAL = "personal"
         REFRESH = "refresh"
+        # Minted for one automated build: short-lived, limited to one repository.
+        BUILD = "build"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
@@ -143,6 +145,9 @@ class AccessToken(models.Model):
     secret_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # "namespace/name": the token reaches this repository and no other (beyond
+    # what anyone may read). Empty: every repository its user can reach.
+    repository_name = models.CharField(max_length=512, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

@@ -16,6 +16,12 @@ from .names import validate_namespace_name
 
 TOKEN_PREFIX = "hub_pat_"
 REFRESH_PREFIX = "hub_rt_"
+BUILD_PREFIX = "hub_bld_"
+TOKEN_PREFIXES = {
+    AccessToken.Kind.PERSONAL: TOKEN_PREFIX,
+    AccessToken.Kind.REFRESH: REFRESH_PREFIX,
+    AccessToken.Kind.BUILD: BUILD_PREFIX,
+}
 
 
 def namespace_name_check(*, name):
@@ -108,12 +114,14 @@ def _hash(secret):
 
 
 @transaction.atomic
-def access_token_create(*, user, name, scope, expires_at=None, kind=AccessToken.Kind.PERSONAL):
+def access_token_create(
+    *, user, name, scope, expires_at=None, kind=AccessToken.Kind.PERSONAL, repository_name=""
+):
     """Create a token; returns ``(token, secret)``. The secret is shown once
-    and only its hash is kept."""
+    and only its hash is kept. ``repository_name`` limits it to one repository."""
     if expires_at is not None and expires_at > timezone.now() + timedelta(days=366):
         raise ValidationError("A token may not live longer than a year.", code="expiry")
-    prefix = REFRESH_PREFIX if kind == AccessToken.Kind.REFRESH else TOKEN_PREFIX
+    prefix = TOKEN_PREFIXES[kind]
     secret = prefix + secrets.token_urlsafe(30)
     token = AccessToken.objects.create(
         user=user,
@@ -123,6 +131,7 @@ def access_token_create(*, user, name, scope, expires_at=None, kind=AccessToken.
         prefix=secret[: len(prefix) + 4],
         secret_hash=_hash(secret),
         expires_at=expires_at,
+        repository_name=repository_name,
     )
     return token, secret
 

@@ -7,7 +7,7 @@ Hub only verifies, is kept as a hash."""
 
 import uuid
 
-from django.conf import settings
+from django.conf import settings as django_settings
 from django.db import models
 
 from accounts import crypto
@@ -40,7 +40,7 @@ class BuildSettings(models.Model):
     default_branch = models.CharField(max_length=255, default="main")
     # Whose linked account reaches the provider's API (None for a git URL).
     linked_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
+        django_settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
@@ -52,6 +52,15 @@ class BuildSettings(models.Model):
     trigger_token_hash = models.CharField(max_length=64, blank=True)
     deploy_key_public = models.TextField(blank=True)
     deploy_key_private_encrypted = models.TextField(blank=True)
+    # Whose rights an automated build pushes with (through a token limited to
+    # this repository that lives as long as the build).
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -179,6 +188,19 @@ class Build(models.Model):
     commit_sha = models.CharField(max_length=64, blank=True)
     commit_message = models.TextField(blank=True)
     tags = models.JSONField(default=list)
+    # Who pressed Trigger or Retry (None for webhooks, trigger URLs and links).
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
+    # The repository whose push started a repository-link build.
+    linked_from = models.CharField(max_length=512, blank=True)
     # The rule's values when the build was queued: editing a rule later
     # does not change what a queued build does.
     dockerfile = models.CharField(max_length=1000, default="Dockerfile")
@@ -186,14 +208,25 @@ class Build(models.Model):
     cache = models.BooleanField(default=True)
     phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.QUEUED)
     queued_at = models.DateTimeField(auto_now_add=True)
+    # Handed to a worker; a queued build without it waits for a limit.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Why a queued build has not been handed to a worker yet.
+    waiting_reason = models.CharField(max_length=255, blank=True)
     cloning_at = models.DateTimeField(null=True, blank=True)
     building_at = models.DateTimeField(null=True, blank=True)
     pushing_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    log = models.TextField(blank=True)
+    # The worker running the build and when it last said it was alive; the
+    # reaper fails a running build whose heartbeat stopped.
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    log_size = models.PositiveBigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
     failure_reason = models.TextField(blank=True)
+    # The build step that failed ("STEP 3/5: RUN make"), shown first.
+    failed_step = models.TextField(blank=True)
     image_digest = models.CharField(max_length=255, blank=True)
+    image_size = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-pk"]
@@ -217,3 +250,109 @@ class Build(models.Model):
     @property
     def short_sha(self):
         return self.commit_sha[:7]
+
+    def log_text(self, after_seq=-1):
+        """The log, or the part of it after chunk ``after_seq``."""
+        chunks = self.log_chunks.filter(seq__gt=after_seq).order_by("seq")
+        return "".join(chunks.values_list("text", flat=True))
+
+    @property
+    def started_at(self):
+        return self.cloning_at
+
+    @property
+    def duration(self):
+        """From the start of the clone to the end, or None before either."""
+        if self.cloning_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.cloning_at
+
+
+class BuildLogChunk(models.Model):
+    """A piece of a build's log, in order. Appending is an insert, and a
+    page following a running build asks only for the chunks after the last
+    one it has."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["build", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "seq"], name="build_log_chunk_unique")
+        ]
+
+
+class BuildLink(models.Model):
+    """A repository link: a push to ``upstream`` (a base image, say) builds
+    this repository's autobuild branch rules."""
+
+    settings = models.ForeignKey(BuildSettings, on_delete=models.CASCADE, related_name="links")
+    upstream = models.ForeignKey(
+        "repositories.Repository", on_delete=models.CASCADE, related_name="downstream_links"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["settings", "upstream"], name="build_link_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.upstream_id} → {self.settings_id}"
+
+
+class RepositoryWebhook(models.Model):
+    """An outgoing webhook: Hub POSTs Docker Hub's payload to ``url`` after
+    every push to the repository, signed with ``secret`` when there is one."""
+
+    repository = models.ForeignKey(
+        "repositories.Repository", on_delete=models.CASCADE, related_name="webhooks"
+    )
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=2000)
+    secret_encrypted = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return f"{self.name} → {self.url}"
+
+    @property
+    def secret(self):
+        if not self.secret_encrypted:
+            return ""
+        return crypto.decrypt(self.secret_encrypted)
+
+
+class RepositoryWebhookDelivery(models.Model):
+    """One event sent (or being sent) to a repository webhook, with its attempts' outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCESS = "success", "Delivered"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(
+        RepositoryWebhook, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32, default="push")
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The start of the answer, or why there was none.
+    response_excerpt = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "repository webhook deliveries"
+
+    def __str__(self):
+        return f"{self.event} to {self.webhook_id}: {self.status}"

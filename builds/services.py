@@ -1,23 +1,38 @@
-"""Writes for builds: settings, rules, variables, trigger tokens, and the
-webhook deliveries that queue builds.
+"""Writes for builds: settings, rules, variables, trigger tokens, the
+webhook deliveries and triggers that queue builds, and a build's life from
+queued to finished.
 
-Builds are queued here and stay ``queued`` until the pipeline (Celery
-tasks on the ``builds`` queue) lands; nothing is enqueued yet."""
+A queued build is handed to a worker (``build_run_task`` on the ``builds``
+queue) by ``builds_dispatch`` once the namespace's and the repository's
+limits allow; until then it waits, with the reason on the page. The worker
+moves it through its phases (``builds.pipeline``); ``builds_reap`` fails
+builds whose worker has gone."""
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from accounts import crypto
 from accounts.providers.base import repository_path
 
 from . import net, rules
-from .models import Build, BuildRule, BuildSettings, BuildVariable, Provider, WebhookDelivery
+from .models import (
+    Build,
+    BuildLink,
+    BuildLogChunk,
+    BuildRule,
+    BuildSettings,
+    BuildVariable,
+    Provider,
+    WebhookDelivery,
+)
 from .sources.base import token_hash
 
 TRUNCATION_NOTE = "\n[log truncated: HUB_BUILD_LOG_MAX_BYTES reached]\n"
@@ -220,20 +235,16 @@ def webhook_receive(*, settings, kind, event, delivery_id, pushes, trigger=Build
                 continue
             queued_tag_sets.add(tag_set)
             builds.append(
-                Build.objects.create(
-                    repository_id=settings.repository_id,
+                _build_create(
                     settings=settings,
                     rule=match.rule,
-                    delivery=delivery,
+                    tags=match.tags,
                     trigger=trigger,
                     source_type=push.ref_type,
                     source_ref=push.ref_name,
                     commit_sha=push.commit_sha,
                     commit_message=push.commit_message,
-                    tags=list(match.tags),
-                    dockerfile=match.rule.dockerfile,
-                    context=match.rule.context,
-                    cache=match.rule.cache,
+                    delivery=delivery,
                 )
             )
     if not pushes:
@@ -242,25 +253,361 @@ def webhook_receive(*, settings, kind, event, delivery_id, pushes, trigger=Build
     delivery.outcome = WebhookDelivery.Outcome.QUEUED if builds else WebhookDelivery.Outcome.IGNORED
     delivery.reason = reason
     delivery.save(update_fields=["outcome", "reason"])
-    # Builds stay queued until the build pipeline exists to enqueue them.
     return WebhookResult(status="queued" if builds else "ignored", reason=reason, builds=builds)
+
+
+# A build's life -------------------------------------------------------------
+
+
+def _build_create(
+    *,
+    settings,
+    rule,
+    tags,
+    trigger,
+    source_type,
+    source_ref,
+    commit_sha="",
+    commit_message="",
+    delivery=None,
+    requested_by=None,
+    linked_from="",
+    retry_of=None,
+):
+    """A queued build, with the rule's values copied, handed to a worker
+    once the transaction commits and the limits allow."""
+    build = Build.objects.create(
+        repository_id=settings.repository_id,
+        settings=settings,
+        rule=rule,
+        delivery=delivery,
+        trigger=trigger,
+        source_type=source_type,
+        source_ref=source_ref,
+        commit_sha=commit_sha,
+        commit_message=commit_message,
+        tags=list(tags),
+        dockerfile=rule.dockerfile if rule else "Dockerfile",
+        context=rule.context if rule else "/",
+        cache=rule.cache if rule else True,
+        requested_by=requested_by,
+        linked_from=linked_from,
+        retry_of=retry_of,
+    )
+    _dispatch_after_commit()
+    return build
+
+
+def _dispatch_after_commit():
+    from .tasks import builds_dispatch_task
+
+    transaction.on_commit(builds_dispatch_task.delay)
+
+
+def rule_fixed_ref(rule):
+    """The branch or tag a rule names, or None for a /regex/ rule (which has
+    no one ref to build on demand)."""
+    return None if rules.is_regex(rule.source) else rule.source
+
+
+@transaction.atomic
+def build_trigger(*, rule, user):
+    """The Trigger button: build the branch or tag a rule names, now."""
+    ref_name = rule_fixed_ref(rule)
+    if ref_name is None:
+        raise ValidationError(
+            f"The rule {rule.source} matches names by a pattern; push a matching "
+            "branch or tag, or use the trigger URL with its name."
+        )
+    matches, problems = rules.match_push([rule], rule.source_type, ref_name)
+    if not matches:
+        raise ValidationError(" ".join(problems) or "The rule produces no tag.")
+    return _build_create(
+        settings=rule.settings,
+        rule=rule,
+        tags=matches[0].tags,
+        trigger=Build.Trigger.MANUAL,
+        source_type=rule.source_type,
+        source_ref=ref_name,
+        requested_by=user,
+    )
+
+
+@transaction.atomic
+def build_retry(*, build, user):
+    """Build the same commit again, as a new build in the timeline."""
+    if not build.is_finished:
+        raise ValidationError("Only a finished build can be run again.")
+    return _build_create(
+        settings=build.settings,
+        rule=build.rule,
+        tags=build.tags,
+        trigger=Build.Trigger.MANUAL,
+        source_type=build.source_type,
+        source_ref=build.source_ref,
+        commit_sha=build.commit_sha,
+        commit_message=build.commit_message,
+        requested_by=user,
+        retry_of=build,
+    )
+
+
+@transaction.atomic
+def build_cancel(*, build, user=None):
+    """Cancel a build that has not finished. A running one is stopped by its
+    worker, which watches for this at every heartbeat."""
+    build = Build.objects.select_for_update().get(pk=build.pk)
+    if build.is_finished:
+        return build
+    who = f" by {user.get_username()}" if user is not None else ""
+    _finish(build, Build.Phase.CANCELED, f"Canceled{who}.")
+    return build
+
+
+def _finish(build, phase, reason="", **fields):
+    """Move a locked build to a finished phase, note why in its log, and let
+    waiting builds go."""
+    build.phase = phase
+    build.finished_at = timezone.now()
+    build.failure_reason = reason if phase != Build.Phase.SUCCESS else ""
+    build.waiting_reason = ""
+    for name, value in fields.items():
+        setattr(build, name, value)
+    build.save()
+    if reason:
+        build_log_append(build=build, text=f"\n{reason}\n")
+    _dispatch_after_commit()
+
+
+def _active_builds():
+    """Builds handed to a worker and not finished."""
+    return Build.objects.filter(dispatched_at__isnull=False).exclude(
+        phase__in=Build.FINISHED_PHASES
+    )
+
+
+@transaction.atomic
+def builds_dispatch():
+    """Hand waiting builds to workers, oldest first, while the limits allow:
+    HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE builds at once in a namespace, and
+    HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY at once for one repository. The
+    others keep waiting, with the reason. Returns the builds handed over.
+
+    Waiting builds are locked (and others' locks skipped), so two
+    dispatchers never hand the same build over twice."""
+    from .tasks import build_run_task
+
+    waiting = list(
+        Build.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(phase=Build.Phase.QUEUED, dispatched_at__isnull=True)
+        .select_related("repository__namespace")
+        .order_by("queued_at", "pk")[:500]
+    )
+    if not waiting:
+        return []
+    per_namespace = _counts(_active_builds(), "repository__namespace_id")
+    per_repository = _counts(_active_builds(), "repository_id")
+    namespace_limit = django_settings.HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE
+    repository_limit = django_settings.HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY
+    dispatched = []
+    now = timezone.now()
+    for build in waiting:
+        namespace = build.repository.namespace
+        if per_repository.get(build.repository_id, 0) >= repository_limit:
+            reason = (
+                f"Waiting for this repository's earlier build{'s' if repository_limit > 1 else ''}"
+                f" to finish (at most {repository_limit} at once)."
+            )
+        elif per_namespace.get(namespace.pk, 0) >= namespace_limit:
+            reason = (
+                f"Waiting: {namespace.name} already runs {namespace_limit} "
+                f"build{'s' if namespace_limit > 1 else ''}, its limit."
+            )
+        else:
+            reason = ""
+            per_repository[build.repository_id] = per_repository.get(build.repository_id, 0) + 1
+            per_namespace[namespace.pk] = per_namespace.get(namespace.pk, 0) + 1
+            build.dispatched_at = now
+            dispatched.append(build)
+        if build.waiting_reason != reason or not reason:
+            build.waiting_reason = reason
+            build.save(update_fields=["waiting_reason", "dispatched_at"])
+    for build in dispatched:
+        transaction.on_commit(lambda pk=build.pk: build_run_task.delay(pk))
+    return dispatched
+
+
+def _counts(queryset, field):
+    return {row[field]: row["n"] for row in queryset.values(field).annotate(n=models.Count("pk"))}
+
+
+@transaction.atomic
+def builds_reap():
+    """Fail running builds whose worker stopped sending heartbeats (killed,
+    out of memory, host gone), and builds handed to a worker that never
+    started them. Returns the builds failed."""
+    now = timezone.now()
+    silent = now - timedelta(seconds=django_settings.HUB_BUILD_HEARTBEAT_TIMEOUT)
+    never_started = now - timedelta(seconds=django_settings.HUB_BUILD_TIMEOUT)
+    stuck = (
+        Build.objects.select_for_update(skip_locked=True)
+        .exclude(phase__in=(*Build.FINISHED_PHASES, Build.Phase.QUEUED))
+        .filter(models.Q(heartbeat_at__lt=silent) | models.Q(heartbeat_at__isnull=True))
+    )
+    lost = Build.objects.select_for_update(skip_locked=True).filter(
+        phase=Build.Phase.QUEUED, dispatched_at__lt=never_started
+    )
+    reaped = []
+    for build in stuck:
+        _finish(
+            build,
+            Build.Phase.FAILED,
+            f"The worker running this build ({build.worker or 'unknown'}) stopped answering "
+            f"during {build.get_phase_display().lower()}; the build was stopped. Retry it "
+            "to build again.",
+        )
+        reaped.append(build)
+    for build in lost:
+        _finish(
+            build,
+            Build.Phase.FAILED,
+            "No worker took this build in time. Is a worker running for the builds queue?",
+        )
+        reaped.append(build)
+    return reaped
+
+
+# The worker's side: claim a build, move it through its phases, finish it.
+
+
+class BuildGone(Exception):
+    """The build was canceled, reaped or taken by someone else meanwhile."""
+
+
+@transaction.atomic
+def build_claim(*, build_id, worker):
+    """Take a dispatched build for ``worker``: queued → cloning. A build that
+    is not queued any more (canceled meanwhile, or redelivered after its
+    worker died and since reaped) is not run: raises ``BuildGone``.
+
+    A redelivered build still marked running lost its worker mid-way; it is
+    failed here with the reason, rather than run twice into one log."""
+    build = Build.objects.select_for_update().filter(pk=build_id).first()
+    if build is None or build.is_finished:
+        raise BuildGone(build_id)
+    if build.phase != Build.Phase.QUEUED:
+        _finish(
+            build,
+            Build.Phase.FAILED,
+            f"The worker running this build ({build.worker or 'unknown'}) stopped during "
+            f"{build.get_phase_display().lower()}. Retry it to build again.",
+        )
+        raise BuildGone(build_id)
+    now = timezone.now()
+    build.phase = Build.Phase.CLONING
+    build.cloning_at = now
+    build.heartbeat_at = now
+    build.worker = worker
+    build.waiting_reason = ""
+    build.save()
+    return build
+
+
+@transaction.atomic
+def build_phase_set(*, build, phase, **fields):
+    """Move a running build to ``phase`` (building or pushing), stamping its
+    time; raises ``BuildGone`` when it was canceled or reaped meanwhile."""
+    locked = Build.objects.select_for_update().get(pk=build.pk)
+    if locked.is_finished:
+        raise BuildGone(build.pk)
+    now = timezone.now()
+    locked.phase = phase
+    setattr(locked, f"{phase}_at", now)
+    locked.heartbeat_at = now
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save()
+    return locked
+
+
+def build_heartbeat(*, build):
+    """Say the build's worker is alive; False when the build was canceled or
+    reaped meanwhile and should stop."""
+    updated = (
+        Build.objects.filter(pk=build.pk)
+        .exclude(phase__in=Build.FINISHED_PHASES)
+        .update(heartbeat_at=timezone.now())
+    )
+    return updated == 1
+
+
+@transaction.atomic
+def build_finish(*, build, phase, reason="", **fields):
+    """End a running build as success or failed. A build canceled or reaped
+    meanwhile keeps that end."""
+    locked = Build.objects.select_for_update().get(pk=build.pk)
+    if locked.is_finished:
+        return locked
+    _finish(locked, phase, reason, **fields)
+    return locked
 
 
 @transaction.atomic
 def build_log_append(*, build, text):
     """Append to a build's log, up to HUB_BUILD_LOG_MAX_BYTES; past that the
-    log says it was cut and the rest is dropped."""
-    build = Build.objects.select_for_update().get(pk=build.pk)
-    if build.log_truncated:
-        return build
+    log says it was cut and the rest is dropped. Values of the build's
+    variables are masked by the caller before they get here."""
+    if not text:
+        return
+    locked = Build.objects.select_for_update().only("log_size", "log_truncated").get(pk=build.pk)
+    if locked.log_truncated:
+        return
     limit = django_settings.HUB_BUILD_LOG_MAX_BYTES
-    current = len(build.log.encode())
     addition = text.encode()
-    if current + len(addition) > limit:
-        room = max(limit - current, 0)
-        build.log += addition[:room].decode(errors="ignore") + TRUNCATION_NOTE
-        build.log_truncated = True
-    else:
-        build.log += text
-    build.save(update_fields=["log", "log_truncated"])
-    return build
+    truncated = locked.log_size + len(addition) > limit
+    if truncated:
+        room = max(limit - locked.log_size, 0)
+        text = addition[:room].decode(errors="ignore") + TRUNCATION_NOTE
+        addition = text.encode()
+    seq = BuildLogChunk.objects.filter(build_id=build.pk).count()
+    BuildLogChunk.objects.create(build_id=build.pk, seq=seq, text=text)
+    Build.objects.filter(pk=build.pk).update(
+        log_size=locked.log_size + len(addition), log_truncated=truncated
+    )
+
+
+# Repository links ----------------------------------------------------------
+
+
+@transaction.atomic
+def image_pushed_build_links(*, repository_id, tags):
+    """Queue builds of every repository linked to the one just pushed: each
+    autobuild rule that names a branch builds it again. Returns the builds."""
+    from repositories.models import Repository
+
+    upstream = Repository.objects.select_related("namespace").filter(pk=repository_id).first()
+    if upstream is None:
+        return []
+    builds = []
+    links = BuildLink.objects.filter(upstream=upstream).select_related("settings")
+    for link in links:
+        if link.settings.repository_id == repository_id:
+            continue  # a repository linked to itself would build forever
+        for rule in link.settings.rules.filter(autobuild=True, source_type=rules.BRANCH):
+            ref_name = rule_fixed_ref(rule)
+            if ref_name is None:
+                continue
+            matches, _problems = rules.match_push([rule], rules.BRANCH, ref_name)
+            if matches:
+                builds.append(
+                    _build_create(
+                        settings=link.settings,
+                        rule=rule,
+                        tags=matches[0].tags,
+                        trigger=Build.Trigger.REPOSITORY_LINK,
+                        source_type=rules.BRANCH,
+                        source_ref=ref_name,
+                        linked_from=f"{upstream.full_name}:{','.join(tags)}",
+                    )
+                )
+    return builds

@@ -5,6 +5,8 @@ token service asks it before it grants a scope. An actor is a user (maybe
 anonymous) or an access token, whose scope caps what its user may do.
 """
 
+from django.contrib.auth.models import AnonymousUser
+
 from accounts.models import AccessToken, Membership, Namespace, Visibility
 
 from .models import Collaborator, Permission, Repository, TeamAccess
@@ -23,8 +25,13 @@ _TOKEN_ALLOWS = {
 }
 
 
-def _user_and_cap(actor):
+def _user_and_cap(actor, target):
     if isinstance(actor, AccessToken):
+        if actor.repository_name and not (
+            isinstance(target, Repository) and target.full_name == actor.repository_name
+        ):
+            # A token limited to one repository is nobody anywhere else.
+            return AnonymousUser(), _TOKEN_ALLOWS[actor.scope]
         return actor.user, _TOKEN_ALLOWS[actor.scope]
     return actor, set(ACTIONS)
 
@@ -78,7 +85,7 @@ def can(actor, target, action):
     when that namespace does not exist either)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    user, cap = _user_and_cap(actor)
+    user, cap = _user_and_cap(actor, target)
     if action not in cap:
         return False
     if isinstance(target, Repository):

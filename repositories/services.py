@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Namespace
 from accounts.services import staff_namespace_get_or_create
 
-from . import blobstore
+from . import blobstore, events
 from .models import (
     Blob,
     Collaborator,
@@ -175,8 +175,8 @@ def repository_create(
 
 @transaction.atomic
 def repository_update(*, repository, **changes):
-    """Change description, full_description, visibility or is_official."""
-    allowed = {"description", "full_description", "visibility", "is_official"}
+    """Change description, full_description, visibility, is_official or is_automated."""
+    allowed = {"description", "full_description", "visibility", "is_official", "is_automated"}
     unknown = set(changes) - allowed
     if unknown:
         raise TypeError(f"cannot change {', '.join(sorted(unknown))}")
@@ -513,6 +513,14 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
         search_index_refresh(repository_ids=[repository.pk])
         _forget_cached(repository)
+        if tags:
+            pusher = _user_or_none(pusher)
+            events.image_pushed_send(
+                repository_id=repository.pk,
+                digest=digest,
+                tags=tags,
+                pusher_id=pusher.pk if pusher else None,
+            )
     return manifest, parsed
 
 

@@ -301,12 +301,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "repositories.tasks.blob_collect_garbage_task",
         "schedule": 6 * 3600.0,
     },
+    "reap-and-dispatch-builds": {
+        "task": "builds.tasks.builds_reap_task",
+        "schedule": env.float("HUB_BUILD_REAP_SECONDS", default=30.0),
+    },
 }
+# Builds run on their own queue, acknowledged only when done: a worker that
+# dies mid-build leaves its message for another worker (or the reaper).
+CELERY_TASK_ROUTES = {"builds.tasks.build_run_task": {"queue": "builds"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # The server that ``manage.py serve`` (and so ``make run``) starts, and
 # whether it fills an empty hub with demo content on first start.
 HUB_DEMO = env.bool("HUB_DEMO", default=True)
 HUB_ADDR = env.str("HUB_ADDR", default="127.0.0.1:8000")
+# Hub's address as others see it: in webhook URLs given to GitHub and
+# Bitbucket, and in the links of outgoing notifications.
+HUB_URL = env.str("HUB_URL", default=f"http://{HUB_ADDR}").rstrip("/")
+# Where builders reach Hub's registry to pull base images and push results
+# (an internal address, say); plain http is treated as an insecure registry.
+HUB_REGISTRY_URL = env.str("HUB_REGISTRY_URL", default=HUB_URL).rstrip("/")
 HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
 HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
 # The host name clients use in `docker login HOST`; by default the request's.
@@ -394,3 +408,25 @@ HUB_BUILDS_ALLOWED_HOSTS = env.list("HUB_BUILDS_ALLOWED_HOSTS", default=[])
 HUB_ALLOW_PRIVATE_NETWORKS = env.bool("HUB_ALLOW_PRIVATE_NETWORKS", default=False)
 # A build's log keeps at most this many bytes; the rest is cut.
 HUB_BUILD_LOG_MAX_BYTES = env.int("HUB_BUILD_LOG_MAX_BYTES", default=10 * 1024 * 1024)
+# A build that runs longer than this (clone, build and push) is stopped and failed.
+HUB_BUILD_TIMEOUT = env.int("HUB_BUILD_TIMEOUT", default=30 * 60)
+# A running build's worker says it is alive this often; the reaper fails a
+# build that has not been heard of for HUB_BUILD_HEARTBEAT_TIMEOUT seconds.
+HUB_BUILD_HEARTBEAT_SECONDS = env.float("HUB_BUILD_HEARTBEAT_SECONDS", default=5.0)
+HUB_BUILD_HEARTBEAT_TIMEOUT = env.int("HUB_BUILD_HEARTBEAT_TIMEOUT", default=120)
+# Builds running at once in one namespace, and builds handed to workers at
+# once for one repository. A build past either limit waits, and says why.
+HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE = env.int("HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE", default=2)
+HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY = env.int("HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY", default=1)
+# The builder ("buildah", or "docker" for a Docker/BuildKit daemon at DOCKER_HOST),
+# the network a build's RUN steps get ("host", "none" or "private"), and where
+# builders keep their storage and per-repository layer caches.
+HUB_BUILDER = env.str("HUB_BUILDER", default="buildah")
+HUB_BUILD_NETWORK = env.str("HUB_BUILD_NETWORK", default="host")
+HUB_BUILD_DIR = env.path("HUB_BUILD_DIR", default=DATA_DIR / "builds")
+# buildah's storage driver: vfs works everywhere; overlay is faster where the kernel allows it.
+HUB_BUILDAH_STORAGE_DRIVER = env.str("HUB_BUILDAH_STORAGE_DRIVER", default="vfs")
+# Build hooks (hooks/post_checkout, pre_build, post_push) run in a container of this image.
+HUB_BUILD_HOOK_IMAGE = env.str("HUB_BUILD_HOOK_IMAGE", default="library/busybox")
+# Celery worker processes for builds that `manage.py serve` starts.
+HUB_BUILD_WORKERS = env.int("HUB_BUILD_WORKERS", default=1)

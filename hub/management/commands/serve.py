@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
         children = [self.start_web()]
         if not no_worker:
-            children.append(self.start_worker())
+            children.extend(self.start_workers())
         self.stdout.write(self.style.SUCCESS(f"Hub is running at http://{settings.HUB_ADDR}/"))
         self.stdout.write("Press Ctrl-C to stop.")
         self.wait(children)
@@ -62,17 +62,30 @@ class Command(BaseCommand):
         ]  # fmt: skip
         return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
-    def start_worker(self):
+    def start_workers(self):
         os.makedirs(settings.DATA_DIR, exist_ok=True)
         for folder in getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).values():
             if isinstance(folder, str) and folder.startswith(str(settings.DATA_DIR)):
                 os.makedirs(folder, exist_ok=True)
-        command = [
-            sys.executable, "-m", "celery", "--app", "hub", "worker",
-            "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
-            "--concurrency", "2", "--loglevel", "INFO",
+        worker = [sys.executable, "-m", "celery", "--app", "hub", "worker", "--loglevel", "INFO"]
+        # Builds get a worker of their own, so a long build never holds up
+        # notifications or housekeeping.
+        return [
+            subprocess.Popen(
+                [
+                    *worker, "--queues", "celery", "--concurrency", "2", "--hostname", "main@%h",
+                    "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
+                ],
+                cwd=settings.BASE_DIR,
+            ),
+            subprocess.Popen(
+                [
+                    *worker, "--queues", "builds", "--hostname", "builds@%h",
+                    "--concurrency", str(settings.HUB_BUILD_WORKERS),
+                ],
+                cwd=settings.BASE_DIR,
+            ),
         ]  # fmt: skip
-        return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
     def wait(self, children):
         def stop(signum, frame):

@@ -1,0 +1,2 @@
+def build_run(*, build_id, worker):
+    raise NotImplementedError

@@ -1,0 +1,44 @@
+"""Celery tasks for builds. Each takes ids and calls one service.
+
+``build_run_task`` runs on the ``builds`` queue with ``acks_late``: a worker
+killed mid-build leaves the message to be delivered again, and the claim
+then fails the build with the reason instead of leaving it running."""
+
+import os
+import socket
+
+from celery import shared_task
+from django.conf import settings
+
+from . import pipeline, services
+
+
+@shared_task
+def builds_dispatch_task():
+    services.builds_dispatch()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # A backstop behind the pipeline's own timeout, which fails the build cleanly.
+    soft_time_limit=settings.HUB_BUILD_TIMEOUT + 120,
+    time_limit=settings.HUB_BUILD_TIMEOUT + 180,
+)
+def build_run_task(self, build_id):
+    worker = self.request.hostname or socket.gethostname()
+    pipeline.build_run(build_id=build_id, worker=f"{worker} pid {os.getpid()}")
+
+
+@shared_task
+def builds_reap_task():
+    """Periodic: fail builds whose worker is gone, then hand waiting builds on."""
+    services.builds_reap()
+    services.builds_dispatch()
+
+
+@shared_task
+def image_pushed_task(repository_id, digest, tags, pusher_id):
+    """After a push: build the repositories linked to it."""
+    services.image_pushed_build_links(repository_id=repository_id, tags=tags)
