@@ -91,6 +91,10 @@ def _push_image(repository, layers, *, architecture="amd64", cmd=("sh",), tags=(
             "config": {"Cmd": list(cmd), "Labels": labels or {}},
             "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in blobs]},
             "created": "2026-01-01T00:00:00Z",
+            # One entry per layer: builders that build FROM the image count them.
+            "history": [
+                {"created": "2026-01-01T00:00:00Z", "created_by": "hub_demo"} for _ in blobs
+            ],
         },
         sort_keys=True,
     ).encode()

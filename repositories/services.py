@@ -668,3 +668,17 @@ def team_access_set(*, team, repository, permission):
 def team_access_remove(*, team, repository):
     deleted, _ = TeamAccess.objects.filter(team=team, repository=repository).delete()
     return deleted > 0
+
+
+def manifest_tag(*, repository, digest, tags, pusher=None):
+    """Point more ``tags`` at a manifest the repository holds, all in one
+    transaction, as a push by digest with ``?tag=`` does."""
+    manifest = Manifest.objects.get(repository=repository, digest=digest)
+    return manifest_put(
+        repository=repository,
+        reference=digest,
+        payload=bytes(manifest.payload),
+        content_type=manifest.media_type,
+        tags=tags,
+        pusher=pusher,
+    )

@@ -21,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="start no Celery worker")
 
     def handle(self, *args, no_worker=False, **options):
+        self.prepare_broker()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self.ensure_admin()
@@ -62,11 +63,14 @@ class Command(BaseCommand):
         ]  # fmt: skip
         return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
-    def start_workers(self):
+    def prepare_broker(self):
+        """The embedded broker's folders must exist before anything is queued."""
         os.makedirs(settings.DATA_DIR, exist_ok=True)
         for folder in getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).values():
             if isinstance(folder, str) and folder.startswith(str(settings.DATA_DIR)):
                 os.makedirs(folder, exist_ok=True)
+
+    def start_workers(self):
         worker = [sys.executable, "-m", "celery", "--app", "hub", "worker", "--loglevel", "INFO"]
         # Builds get a worker of their own, so a long build never holds up
         # notifications or housekeeping.
