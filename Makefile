@@ -17,6 +17,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 run: $(STAMP) $(NODE_STAMP)
+	scripts/setup-debian run || echo "Automated builds need git and buildah; install them to build."
 	$(PY) manage.py serve
 
 test: $(STAMP) $(NODE_STAMP)

@@ -53,6 +53,8 @@ STEP_RES = (
     re.compile(r"^#\d+ \[(?:[^\]]* )?\d+/\d+\] (.*)$"),
 )
 PR_SET_PDEATHSIG = 1
+ERROR_LINE_RE = re.compile(r"^\s*(error|fatal|ERROR)\b", re.IGNORECASE)
+ARG_RE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
 
 
 class StepFailed(Exception):
@@ -191,8 +193,12 @@ class Runner:
         output = "".join(tail)
         if returncode != 0 and check:
             if quiet:
-                self.log(output)
-            raise StepFailed(f"{step} failed (exit status {returncode}).", step=self.last_step)
+                self.log(self.mask(output))
+            error = _error_line(tail)
+            message = f"{step} failed: {error}" if error else f"{step} failed."
+            raise StepFailed(
+                self.mask(f"{message} (exit status {returncode})"), step=self.last_step
+            )
         return Result(returncode, output)
 
     def _beat(self):
@@ -220,6 +226,14 @@ class Runner:
             pass
 
 
+def _error_line(lines):
+    """The last line of a command's output that says what went wrong."""
+    for line in reversed(lines):
+        if ERROR_LINE_RE.match(line):
+            return line.strip()
+    return ""
+
+
 def _read_lines(stream, lines):
     for raw in iter(stream.readline, b""):
         lines.put(raw.decode(errors="replace"))
@@ -230,9 +244,8 @@ def _read_lines(stream, lines):
 def build_run(*, build_id, worker):
     """Run one dispatched build to its end (the task's one call)."""
     close_old_connections()
-    try:
-        build = services.build_claim(build_id=build_id, worker=worker)
-    except services.BuildGone:
+    build = services.build_claim(build_id=build_id, worker=worker)
+    if build is None:
         return
     try:
         Pipeline(build).run()
@@ -278,7 +291,9 @@ class Pipeline:
             self._clone(runner)
             dockerfile, context = self._locate()
             env = self._environment(dockerfile, context)
-            self.builder = self._builder(runner, username, secret, env)
+            self.builder = self._builder(
+                runner, username, secret, self._build_args(dockerfile, env)
+            )
             self._hook(runner, "post_checkout", dockerfile, env)
             self.build = services.build_phase_set(
                 build=build,
@@ -483,6 +498,16 @@ class Pipeline:
             "IMAGE_NAME": f"{docker_repo}:{tag}",
         }
         return {**hub, **self.variables}
+
+    def _build_args(self, dockerfile, env):
+        """The build's variables, and those of Docker Hub's the Dockerfile
+        declares with ARG (passing undeclared ones only draws a warning)."""
+        declared = set(ARG_RE.findall(dockerfile.read_text(errors="replace")))
+        hub = {name: value for name, value in env.items() if name not in self.variables}
+        return {
+            **{name: value for name, value in hub.items() if name in declared},
+            **self.variables,
+        }
 
     def _builder(self, runner, username, secret, env):
         registry, insecure = BuildEnvironment.registry_address(django_settings.HUB_REGISTRY_URL)

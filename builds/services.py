@@ -336,6 +336,7 @@ def build_trigger(*, rule, user):
 @transaction.atomic
 def build_retry(*, build, user):
     """Build the same commit again, as a new build in the timeline."""
+    build = Build.objects.get(pk=build.pk)
     if not build.is_finished:
         raise ValidationError("Only a finished build can be run again.")
     return _build_create(
@@ -486,15 +487,15 @@ class BuildGone(Exception):
 
 @transaction.atomic
 def build_claim(*, build_id, worker):
-    """Take a dispatched build for ``worker``: queued → cloning. A build that
-    is not queued any more (canceled meanwhile, or redelivered after its
-    worker died and since reaped) is not run: raises ``BuildGone``.
+    """Take a dispatched build for ``worker``: queued → cloning. Returns None
+    for a build that is not queued any more (canceled meanwhile, or
+    redelivered after its worker died and since reaped): it is not run.
 
     A redelivered build still marked running lost its worker mid-way; it is
     failed here with the reason, rather than run twice into one log."""
     build = Build.objects.select_for_update().filter(pk=build_id).first()
     if build is None or build.is_finished:
-        raise BuildGone(build_id)
+        return None
     if build.phase != Build.Phase.QUEUED:
         _finish(
             build,
@@ -502,7 +503,7 @@ def build_claim(*, build_id, worker):
             f"The worker running this build ({build.worker or 'unknown'}) stopped during "
             f"{build.get_phase_display().lower()}. Retry it to build again.",
         )
-        raise BuildGone(build_id)
+        return None
     now = timezone.now()
     build.phase = Build.Phase.CLONING
     build.cloning_at = now
