@@ -241,10 +241,10 @@ def _read_lines(stream, lines):
     lines.put(None)
 
 
-def build_run(*, build_id, worker):
+def build_run(*, build_id, worker, redelivered=False):
     """Run one dispatched build to its end (the task's one call)."""
     close_old_connections()
-    build = services.build_claim(build_id=build_id, worker=worker)
+    build = services.build_claim(build_id=build_id, worker=worker, redelivered=redelivered)
     if build is None:
         return
     try:

@@ -42,6 +42,7 @@ class BuildahBuilder(Builder):
             "--runroot", str(self.runroot),
             "--storage-driver", settings.HUB_BUILDAH_STORAGE_DRIVER,
         ]  # fmt: skip
+        self.image = None
 
     def _run(self, *argv, step, **kwargs):
         return self.run([*self.buildah, *argv], step=step, env=self.command_env, **kwargs)
@@ -62,6 +63,7 @@ class BuildahBuilder(Builder):
         for name, value in self.env.build_args.items():
             argv += ["--build-arg", f"{name}={value}"]
         self._run(*argv, str(context), step="Building the image")
+        self.image = image
 
     def push(self, *, image, destination):
         digest_file = self.env.workspace / "digest"
@@ -96,6 +98,9 @@ class BuildahBuilder(Builder):
             self._run("rm", container, step="Removing the hook container", quiet=True, check=False)
 
     def cleanup(self):
+        if self.cached and self.image:
+            # The cache keeps the layers; the build's own name would pile up.
+            self._run("rmi", self.image, step="Untagging the image", quiet=True, check=False)
         shutil.rmtree(self.runroot, ignore_errors=True)
 
 

@@ -82,10 +82,18 @@ def test_claim_moves_a_queued_build_to_cloning_once(build_settings):
     assert claimed.cloning_at is not None and claimed.worker == "w1 pid 1"
 
 
-def test_a_redelivered_build_whose_worker_died_is_failed_not_run_twice(build_settings):
+def test_a_second_copy_of_the_message_leaves_the_running_build_alone(build_settings):
     build = queue(build_settings)
     services.build_claim(build_id=build.pk, worker="w1 pid 1")
     assert services.build_claim(build_id=build.pk, worker="w2 pid 2") is None
+    build.refresh_from_db()
+    assert (build.phase, build.worker) == (Build.Phase.CLONING, "w1 pid 1")
+
+
+def test_a_redelivered_build_whose_worker_died_is_failed_not_run_twice(build_settings):
+    build = queue(build_settings)
+    services.build_claim(build_id=build.pk, worker="w1 pid 1")
+    assert services.build_claim(build_id=build.pk, worker="w2 pid 2", redelivered=True) is None
     build.refresh_from_db()
     assert build.phase == Build.Phase.FAILED
     assert "w1 pid 1" in build.failure_reason
@@ -129,15 +137,28 @@ def test_the_reaper_fails_builds_whose_worker_went_silent(build_settings, settin
     assert alive.phase == Build.Phase.CLONING
 
 
-def test_the_reaper_fails_a_dispatched_build_no_worker_took(build_settings, settings):
-    settings.HUB_BUILD_TIMEOUT = 600
+def test_the_reaper_hands_a_build_no_worker_started_over_again_then_gives_up(
+    build_settings, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_BUILD_REDISPATCH_SECONDS = 600
+    settings.HUB_BUILD_QUEUE_TIMEOUT = 3 * 3600
     build = queue(build_settings)
     services.builds_dispatch()
-    Build.objects.filter(pk=build.pk).update(dispatched_at=timezone.now() - timedelta(hours=1))
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Build.objects.filter(pk=build.pk).update(dispatched_at=an_hour_ago)
+    with django_capture_on_commit_callbacks() as sent:
+        assert services.builds_reap() == []
+    assert len(sent) == 1  # the build's message, sent again
+    build.refresh_from_db()
+    assert build.phase == Build.Phase.QUEUED and build.dispatched_at > an_hour_ago
+
+    Build.objects.filter(pk=build.pk).update(
+        queued_at=timezone.now() - timedelta(hours=4), dispatched_at=an_hour_ago
+    )
     services.builds_reap()
     build.refresh_from_db()
     assert build.phase == Build.Phase.FAILED
-    assert "No worker took this build" in build.failure_reason
+    assert "No worker started this build within 3 hours" in build.failure_reason
 
 
 def test_retry_builds_the_same_commit_again(build_settings, owner):
