@@ -1,7 +1,12 @@
 """buildah, with chroot isolation: no daemon, and nothing but the build's
 own processes on the worker. Each build gets its own storage, except that
 a rule with caching on keeps its repository's storage between builds and
-builds with ``--layers``, so unchanged steps are not run again."""
+builds with ``--layers``, so unchanged steps are not run again.
+
+Chroot isolation shares the worker's network. With HUB_BUILD_NETWORK=none
+the RUN steps get a network namespace of their own with nothing in it,
+which takes OCI isolation (runc); base images are still pulled by buildah
+itself, outside the steps."""
 
 import shutil
 import tempfile
@@ -19,6 +24,7 @@ class BuildahBuilder(Builder):
         super().__init__(environment, run)
         workspace = environment.workspace
         self.cached = environment.cache_dir is not None
+        self.isolation = "chroot" if environment.network == "host" else "oci"
         self.root = (environment.cache_dir if self.cached else workspace) / "storage"
         # containers/storage wants a short run root (socket paths).
         self.runroot = Path(tempfile.mkdtemp(prefix="hub-build-", dir="/tmp"))
@@ -32,7 +38,7 @@ class BuildahBuilder(Builder):
         self.command_env = {
             "CONTAINERS_REGISTRIES_CONF": str(registries),
             "REGISTRY_AUTH_FILE": str(environment.auth_file()),
-            "BUILDAH_ISOLATION": "chroot",
+            "BUILDAH_ISOLATION": self.isolation,
             "HOME": str(workspace / "home"),
             "TMPDIR": str(workspace / "tmp"),
         }
@@ -50,7 +56,7 @@ class BuildahBuilder(Builder):
     def build(self, *, context, dockerfile, image):
         argv = [
             "bud",
-            "--isolation", "chroot",
+            "--isolation", self.isolation,
             # Docker's image format keeps HEALTHCHECK, SHELL and ONBUILD, which OCI's drops.
             "--format", "docker",
             "--network", self.env.network,
@@ -86,7 +92,7 @@ class BuildahBuilder(Builder):
         try:
             argv = [
                 "run",
-                "--isolation", "chroot",
+                "--isolation", self.isolation,
                 "--network", self.env.network,
                 "--volume", f"{checkout}:/src",
                 "--workingdir", f"/src/{workdir}".rstrip("/"),

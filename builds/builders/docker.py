@@ -32,8 +32,7 @@ class DockerBuilder(Builder):
         return self.run([self.docker, *argv], step=step, env=self.command_env, **kwargs)
 
     def build(self, *, context, dockerfile, image):
-        network = {"private": "default"}.get(self.env.network, self.env.network)
-        argv = ["build", "--progress", "plain", "--pull", "--network", network]
+        argv = ["build", "--progress", "plain", "--pull", "--network", self.env.network]
         argv += ["--file", str(dockerfile), "--tag", image]
         if self.env.cache_dir is None:
             argv.append("--no-cache")
@@ -60,8 +59,7 @@ class DockerBuilder(Builder):
         raise RuntimeError(f"docker push did not report the digest of {destination}.")
 
     def run_hook(self, *, hook, checkout, workdir, env):
-        network = {"private": "default"}.get(self.env.network, self.env.network)
-        argv = ["run", "--rm", "--network", network, "--volume", f"{checkout}:/src"]
+        argv = ["run", "--rm", "--network", self.env.network, "--volume", f"{checkout}:/src"]
         argv += ["--workdir", f"/src/{workdir}".rstrip("/")]
         for name, value in env.items():
             argv += ["--env", f"{name}={value}"]
