@@ -445,19 +445,24 @@ def _counts(queryset, field):
 @transaction.atomic
 def builds_reap():
     """Fail running builds whose worker stopped sending heartbeats (killed,
-    out of memory, host gone), and builds handed to a worker that never
-    started them. Returns the builds failed."""
+    out of memory, host gone). Hand over again builds a worker has not
+    started a while after they were handed over (a message lost with a
+    worker; a second copy is harmless), and fail those that waited past
+    HUB_BUILD_QUEUE_TIMEOUT. Returns the builds failed."""
+    from .tasks import build_run_task
+
     now = timezone.now()
     silent = now - timedelta(seconds=django_settings.HUB_BUILD_HEARTBEAT_TIMEOUT)
-    never_started = now - timedelta(seconds=django_settings.HUB_BUILD_TIMEOUT)
     stuck = (
         Build.objects.select_for_update(skip_locked=True)
         .exclude(phase__in=(*Build.FINISHED_PHASES, Build.Phase.QUEUED))
         .filter(models.Q(heartbeat_at__lt=silent) | models.Q(heartbeat_at__isnull=True))
     )
-    lost = Build.objects.select_for_update(skip_locked=True).filter(
-        phase=Build.Phase.QUEUED, dispatched_at__lt=never_started
+    not_started = Build.objects.select_for_update(skip_locked=True).filter(
+        phase=Build.Phase.QUEUED,
+        dispatched_at__lt=now - timedelta(seconds=django_settings.HUB_BUILD_REDISPATCH_SECONDS),
     )
+    queue_timeout = timedelta(seconds=django_settings.HUB_BUILD_QUEUE_TIMEOUT)
     reaped = []
     for build in stuck:
         _finish(
@@ -468,13 +473,20 @@ def builds_reap():
             "to build again.",
         )
         reaped.append(build)
-    for build in lost:
-        _finish(
-            build,
-            Build.Phase.FAILED,
-            "No worker took this build in time. Is a worker running for the builds queue?",
-        )
-        reaped.append(build)
+    for build in not_started:
+        if build.queued_at < now - queue_timeout:
+            hours = queue_timeout.total_seconds() / 3600
+            _finish(
+                build,
+                Build.Phase.FAILED,
+                f"No worker started this build within {hours:g} hours. Is a worker running "
+                "for the builds queue?",
+            )
+            reaped.append(build)
+        else:
+            build.dispatched_at = now
+            build.save(update_fields=["dispatched_at"])
+            transaction.on_commit(lambda pk=build.pk: build_run_task.delay(pk))
     return reaped
 
 
@@ -486,17 +498,20 @@ class BuildGone(Exception):
 
 
 @transaction.atomic
-def build_claim(*, build_id, worker):
+def build_claim(*, build_id, worker, redelivered=False):
     """Take a dispatched build for ``worker``: queued → cloning. Returns None
-    for a build that is not queued any more (canceled meanwhile, or
-    redelivered after its worker died and since reaped): it is not run.
+    for a build that is not queued any more (canceled or reaped meanwhile,
+    or already taken through another copy of the message): it is not run.
 
-    A redelivered build still marked running lost its worker mid-way; it is
-    failed here with the reason, rather than run twice into one log."""
+    A message the broker ``redelivered`` because its worker died finds its
+    build still marked running: the build is failed here with the reason,
+    rather than run twice into one log."""
     build = Build.objects.select_for_update().filter(pk=build_id).first()
     if build is None or build.is_finished:
         return None
     if build.phase != Build.Phase.QUEUED:
+        if not redelivered:
+            return None
         _finish(
             build,
             Build.Phase.FAILED,

@@ -2,7 +2,9 @@
 
 ``build_run_task`` runs on the ``builds`` queue with ``acks_late``: a worker
 killed mid-build leaves the message to be delivered again, and the claim
-then fails the build with the reason instead of leaving it running."""
+then fails the build with the reason instead of leaving it running. A
+build whose worker vanished without the broker noticing is failed by the
+reaper once its heartbeat stops."""
 
 import os
 import socket
@@ -28,7 +30,10 @@ def builds_dispatch_task():
 )
 def build_run_task(self, build_id):
     worker = self.request.hostname or socket.gethostname()
-    pipeline.build_run(build_id=build_id, worker=f"{worker} pid {os.getpid()}")
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    pipeline.build_run(
+        build_id=build_id, worker=f"{worker} pid {os.getpid()}", redelivered=redelivered
+    )
 
 
 @shared_task

@@ -414,12 +414,18 @@ HUB_BUILD_TIMEOUT = env.int("HUB_BUILD_TIMEOUT", default=30 * 60)
 # build that has not been heard of for HUB_BUILD_HEARTBEAT_TIMEOUT seconds.
 HUB_BUILD_HEARTBEAT_SECONDS = env.float("HUB_BUILD_HEARTBEAT_SECONDS", default=5.0)
 HUB_BUILD_HEARTBEAT_TIMEOUT = env.int("HUB_BUILD_HEARTBEAT_TIMEOUT", default=120)
+# A build handed to the workers but not started after this long is handed
+# over again (its message may have gone with a worker); one still waiting
+# after HUB_BUILD_QUEUE_TIMEOUT fails, saying so.
+HUB_BUILD_REDISPATCH_SECONDS = env.int("HUB_BUILD_REDISPATCH_SECONDS", default=600)
+HUB_BUILD_QUEUE_TIMEOUT = env.int("HUB_BUILD_QUEUE_TIMEOUT", default=6 * 3600)
 # Builds running at once in one namespace, and builds handed to workers at
 # once for one repository. A build past either limit waits, and says why.
 HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE = env.int("HUB_BUILDS_MAX_RUNNING_PER_NAMESPACE", default=2)
 HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY = env.int("HUB_BUILDS_MAX_QUEUED_PER_REPOSITORY", default=1)
 # The builder ("buildah", or "docker" for a Docker/BuildKit daemon at DOCKER_HOST),
-# the network a build's RUN steps get ("host", "none" or "private"), and where
+# the network a build's RUN steps get ("host": the worker's own, which can
+# reach what the worker reaches; "none": no network at all), and where
 # builders keep their storage and per-repository layer caches.
 HUB_BUILDER = env.str("HUB_BUILDER", default="buildah")
 HUB_BUILD_NETWORK = env.str("HUB_BUILD_NETWORK", default="host")
