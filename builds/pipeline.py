@@ -47,9 +47,11 @@ HOOKS = ("post_checkout", "pre_build", "post_push")
 LOG_FLUSH_SECONDS = 0.5
 LOG_FLUSH_BYTES = 64 * 1024
 OUTPUT_TAIL_LINES = 200
-# "STEP 3/5: RUN make" (buildah) or "#7 [builder 3/5] RUN make" (BuildKit).
+# "STEP 3/5: RUN make" (buildah), "Step 3/5 : RUN make" (Docker's classic
+# builder) or "#7 [builder 3/5] RUN make" (BuildKit).
 STEP_RES = (
     re.compile(r"^(STEP \d+/\d+: .*)$"),
+    re.compile(r"^(Step \d+/\d+ : .*)$"),
     re.compile(r"^#\d+ \[(?:[^\]]* )?\d+/\d+\] (.*)$"),
 )
 PR_SET_PDEATHSIG = 1

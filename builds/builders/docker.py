@@ -6,6 +6,7 @@ default), and build hooks mount the checkout, so the daemon must run on the
 worker's host."""
 
 import json
+import os
 import re
 import shutil
 
@@ -24,7 +25,9 @@ class DockerBuilder(Builder):
         config.mkdir(exist_ok=True)
         # The CLI reads credentials from DOCKER_CONFIG/config.json, the same format.
         (config / "config.json").write_text(environment.auth_file().read_text())
-        self.command_env = {"DOCKER_CONFIG": str(config), "DOCKER_BUILDKIT": "1"}
+        # BuildKit or the classic builder: the operator's DOCKER_BUILDKIT decides.
+        self.command_env = {"DOCKER_CONFIG": str(config)}
+        self.buildkit = os.environ.get("DOCKER_BUILDKIT") == "1"
         self.docker = shutil.which("docker") or "docker"
         self.images = []
 
@@ -32,7 +35,9 @@ class DockerBuilder(Builder):
         return self.run([self.docker, *argv], step=step, env=self.command_env, **kwargs)
 
     def build(self, *, context, dockerfile, image):
-        argv = ["build", "--progress", "plain", "--pull", "--network", self.env.network]
+        argv = ["build", "--pull", "--network", self.env.network]
+        if self.buildkit:
+            argv += ["--progress", "plain"]
         argv += ["--file", str(dockerfile), "--tag", image]
         if self.env.cache_dir is None:
             argv.append("--no-cache")
