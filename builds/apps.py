@@ -5,6 +5,6 @@ class BuildsConfig(AppConfig):
     name = "builds"
 
     def ready(self):
-        from . import receivers
+        from . import checks, receivers  # noqa: F401  (checks register themselves)
 
         receivers.connect()

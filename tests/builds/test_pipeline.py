@@ -215,3 +215,12 @@ def test_a_private_address_is_refused_unless_allowed(
     with pytest.raises(pipeline.StepFailed, match="not a public address"):
         clone(build_settings, running_build, git_server["url"])
     assert "Fetching" not in running_build.log_text()
+
+
+def test_unknown_builder_or_network_settings_are_reported_at_start(settings):
+    from builds.checks import build_settings_check
+
+    assert build_settings_check(None) == []
+    settings.HUB_BUILDER = "kaniko"
+    settings.HUB_BUILD_NETWORK = "private"
+    assert [error.id for error in build_settings_check(None)] == ["builds.E001", "builds.E002"]
