@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.providers.base import repository_path
 
-from . import net, rules
+from . import net, notifications, rules
 from .models import (
     Build,
     BuildLink,
@@ -31,6 +31,8 @@ from .models import (
     BuildSettings,
     BuildVariable,
     Provider,
+    RepositoryWebhook,
+    RepositoryWebhookDelivery,
     WebhookDelivery,
 )
 from .sources.base import token_hash
@@ -627,3 +629,194 @@ def image_pushed_build_links(*, repository_id, tags):
                     )
                 )
     return builds
+
+
+# Repository webhooks -------------------------------------------------------
+#
+# A repository's admins set webhooks that Hub notifies after every push, in
+# Docker Hub's format (builds.notifications). Each notification is a
+# delivery row, sent by ``repository_webhook_deliver_task`` once the push
+# has committed, and tried again with backoff (HUB_WEBHOOK_RETRY_DELAYS)
+# until it is answered with a 2xx or the attempts run out.
+
+
+def _webhook_url_check(url):
+    try:
+        net.check_webhook_url(url)
+    except net.UnsafeURL as error:
+        raise ValidationError({"url": str(error)}) from error
+
+
+def _encrypted_secret(secret):
+    return crypto.encrypt(secret) if secret else ""
+
+
+@transaction.atomic
+def repository_webhook_create(*, repository, name, url, secret="", active=True):
+    """A webhook for ``repository``. Its URL must pass the outgoing-address
+    guard; the secret, when given, is kept encrypted and never shown again."""
+    _webhook_url_check(url)
+    return RepositoryWebhook.objects.create(
+        repository=repository,
+        name=name,
+        url=url,
+        secret_encrypted=_encrypted_secret(secret),
+        active=active,
+    )
+
+
+@transaction.atomic
+def repository_webhook_update(*, webhook, name=None, url=None, active=None, secret=None):
+    """Change what is given. ``secret=None`` keeps the secret; ``""`` removes it."""
+    if url is not None:
+        _webhook_url_check(url)
+        webhook.url = url
+    if name is not None:
+        webhook.name = name
+    if active is not None:
+        webhook.active = active
+    if secret is not None:
+        webhook.secret_encrypted = _encrypted_secret(secret)
+    webhook.save()
+    return webhook
+
+
+@transaction.atomic
+def repository_webhook_delete(*, webhook):
+    """Delete a webhook with its delivery history; attempts still queued find nothing to send."""
+    webhook.delete()
+
+
+def _delivery_create(*, webhook, event, payload_for):
+    """A pending delivery, sent once the transaction commits. Its payload
+    names its own callback URL, so the row comes first."""
+    from .tasks import repository_webhook_deliver_task
+
+    delivery = RepositoryWebhookDelivery.objects.create(webhook=webhook, event=event, payload={})
+    delivery.payload = payload_for(notifications.callback_url(delivery.pk))
+    delivery.save(update_fields=["payload"])
+    transaction.on_commit(lambda: repository_webhook_deliver_task.delay(delivery.pk))
+    return delivery
+
+
+@transaction.atomic
+def repository_webhooks_notify(*, repository_id, tags, pusher_id):
+    """After a push: one delivery per active webhook and pushed tag (Docker
+    Hub sends one notification per tag). Returns the deliveries."""
+    from django.contrib.auth import get_user_model
+
+    from repositories.models import Repository, Tag
+
+    repository = Repository.objects.select_related("namespace").filter(pk=repository_id).first()
+    if repository is None:
+        return []
+    webhooks = list(RepositoryWebhook.objects.filter(repository=repository, active=True))
+    if not webhooks:
+        return []
+    pusher = get_user_model().objects.filter(pk=pusher_id).first() if pusher_id else None
+    pusher_name = pusher.get_username() if pusher else ""
+    pushed_at = dict(
+        Tag.objects.filter(repository=repository, name__in=tags).values_list("name", "pushed_at")
+    )
+    now = timezone.now()
+    deliveries = []
+    for tag in dict.fromkeys(tags):
+        for webhook in webhooks:
+            deliveries.append(
+                _delivery_create(
+                    webhook=webhook,
+                    event=notifications.EVENT_PUSH,
+                    payload_for=lambda callback_url, tag=tag: notifications.push_payload(
+                        repository=repository,
+                        tag=tag,
+                        pusher=pusher_name,
+                        pushed_at=pushed_at.get(tag, now),
+                        callback_url=callback_url,
+                    ),
+                )
+            )
+    return deliveries
+
+
+@transaction.atomic
+def repository_webhook_test(*, webhook, user):
+    """The "Send test" button: a delivery in the push payload's format, for
+    the repository's newest tag (or "latest"), marked ``X-Hub-Event: test``."""
+    repository = webhook.repository
+    newest = repository.tags.order_by("-pushed_at").values_list("name", flat=True).first()
+    now = timezone.now()
+    return _delivery_create(
+        webhook=webhook,
+        event=notifications.EVENT_TEST,
+        payload_for=lambda callback_url: notifications.push_payload(
+            repository=repository,
+            tag=newest or "latest",
+            pusher=user.get_username(),
+            pushed_at=now,
+            callback_url=callback_url,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    delivery: RepositoryWebhookDelivery
+    # Seconds until the next attempt, or None when there is none to make.
+    retry_in: float | None
+
+
+def repository_webhook_deliver(*, delivery_id):
+    """Make one attempt at a pending delivery and record how it went.
+    Returns a ``DeliveryAttempt``, or None when there is nothing to send (the
+    delivery is gone, finished, or its attempt is under way elsewhere).
+
+    After attempt n fails, the next comes HUB_WEBHOOK_RETRY_DELAYS[n-1]
+    seconds later; after the last, the delivery is failed.
+
+    Not one transaction: the POST may take HUB_WEBHOOK_TIMEOUT seconds and
+    holds no database lock. Instead, the attempt is claimed first by raising
+    its count from the value read, so two workers handed the same delivery
+    never both send it; the outcome is written after."""
+    pending = RepositoryWebhookDelivery.Status.PENDING
+    delivery = (
+        RepositoryWebhookDelivery.objects.select_related("webhook")
+        .filter(pk=delivery_id, status=pending)
+        .first()
+    )
+    if delivery is None:
+        return None
+    attempt = delivery.attempts + 1
+    claimed = RepositoryWebhookDelivery.objects.filter(
+        pk=delivery.pk, status=pending, attempts=delivery.attempts
+    ).update(attempts=attempt, last_attempt_at=timezone.now())
+    if not claimed:
+        return None
+    webhook = delivery.webhook
+    try:
+        secret = webhook.secret
+    except crypto.DecryptionError as error:
+        result = notifications.AttemptResult(False, None, f"Not sent: {error}")
+    else:
+        result = notifications.send(
+            url=webhook.url,
+            payload=delivery.payload,
+            event=delivery.event,
+            delivery_id=delivery.pk,
+            secret=secret,
+        )
+    delays = django_settings.HUB_WEBHOOK_RETRY_DELAYS
+    retry_in = None
+    if result.delivered:
+        status = RepositoryWebhookDelivery.Status.SUCCESS
+    elif attempt > len(delays):
+        status = RepositoryWebhookDelivery.Status.FAILED
+    else:
+        status = pending
+        retry_in = delays[attempt - 1]
+    recorded = RepositoryWebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status, response_status=result.status, response_excerpt=result.excerpt
+    )
+    if not recorded:
+        return None  # the webhook was deleted meanwhile
+    delivery.refresh_from_db()
+    return DeliveryAttempt(delivery=delivery, retry_in=retry_in)

@@ -45,5 +45,16 @@ def builds_reap_task():
 
 @shared_task
 def image_pushed_task(repository_id, digest, tags, pusher_id):
-    """After a push: build the repositories linked to it."""
+    """After a push: build the repositories linked to it, and notify its webhooks."""
     services.image_pushed_build_links(repository_id=repository_id, tags=tags)
+    services.repository_webhooks_notify(repository_id=repository_id, tags=tags, pusher_id=pusher_id)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+def repository_webhook_deliver_task(self, delivery_id):
+    """One attempt at a repository webhook delivery; a failed one comes back
+    after the next of HUB_WEBHOOK_RETRY_DELAYS (the service counts attempts).
+    Acknowledged when done, so an attempt cut short by a lost worker is made again."""
+    attempt = services.repository_webhook_deliver(delivery_id=delivery_id)
+    if attempt is not None and attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)

@@ -436,3 +436,12 @@ HUB_BUILDAH_STORAGE_DRIVER = env.str("HUB_BUILDAH_STORAGE_DRIVER", default="vfs"
 HUB_BUILD_HOOK_IMAGE = env.str("HUB_BUILD_HOOK_IMAGE", default="library/busybox")
 # Celery worker processes for builds that `manage.py serve` starts.
 HUB_BUILD_WORKERS = env.int("HUB_BUILD_WORKERS", default=1)
+
+# Repository webhooks (notifications sent after every push). A delivery that
+# does not get a 2xx answer is tried again after each of these delays, in
+# seconds; after the last one it is marked failed. Each attempt waits at most
+# HUB_WEBHOOK_TIMEOUT seconds for the answer.
+HUB_WEBHOOK_RETRY_DELAYS = env.list(
+    "HUB_WEBHOOK_RETRY_DELAYS", cast=float, default=[10, 60, 300, 1800]
+)
+HUB_WEBHOOK_TIMEOUT = env.float("HUB_WEBHOOK_TIMEOUT", default=10.0)
