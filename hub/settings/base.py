@@ -286,6 +286,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged message to another worker after this
+    # long; a build's message stays unacknowledged while it runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": max(3600, env.int("HUB_BUILD_TIMEOUT", default=30 * 60) + 900)
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("HUB_CELERY_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
