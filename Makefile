@@ -28,6 +28,7 @@ bench: $(STAMP)
 	scripts/setup-debian bench
 	$(PY) bench/run.py
 	$(PY) bench/search.py
+	$(PY) bench/builds.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from .build_fixtures import build_hub  # noqa: F401  (the automated-build tests' Hub)
 from .helpers import (
     OCI_INDEX,
     Pushed,
