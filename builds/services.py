@@ -17,10 +17,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import crypto
+from accounts.providers import ProviderError
 from accounts.providers.base import repository_path
+from repositories import permissions as repository_permissions
+from repositories.services import repository_update
 
 from . import net, notifications, rules
 from .models import (
@@ -35,6 +39,7 @@ from .models import (
     RepositoryWebhookDelivery,
     WebhookDelivery,
 )
+from .sources import SourceError, source_for
 from .sources.base import token_hash
 
 TRUNCATION_NOTE = "\n[log truncated: HUB_BUILD_LOG_MAX_BYTES reached]\n"
@@ -83,11 +88,15 @@ class CreatedSettings:
 
 
 @transaction.atomic
-def build_settings_create(*, repository, provider, source, linked_user=None, default_branch="main"):
+def build_settings_create(
+    *, repository, provider, source, linked_user=None, default_branch="main", created_by=None
+):
     """Configure builds for ``repository`` with the default rule (the default
     branch as ``latest``), a new webhook secret and trigger token, and for an
     ssh git URL a deploy key. Installing the provider's webhook is a
-    separate step: it needs Hub's absolute URL and a network call."""
+    separate step: it needs Hub's absolute URL and a network call.
+
+    ``created_by`` is whose rights the builds push with."""
     _check_source(provider, source)
     if provider != Provider.GIT and linked_user is None:
         raise ValidationError(
@@ -107,6 +116,7 @@ def build_settings_create(*, repository, provider, source, linked_user=None, def
         trigger_token_hash=token_hash(trigger_token),
         deploy_key_public=public_key,
         deploy_key_private_encrypted=crypto.encrypt(private_key) if private_key else "",
+        created_by=created_by,
     )
     default = rules.default_rule(default_branch)
     BuildRule.objects.create(
@@ -820,3 +830,227 @@ def repository_webhook_deliver(*, delivery_id):
         return None  # the webhook was deleted meanwhile
     delivery.refresh_from_db()
     return DeliveryAttempt(delivery=delivery, retry_in=retry_in)
+
+
+# Configuration -------------------------------------------------------------
+#
+# What a repository's admins do on its Configure page. Saving and removing the
+# configuration talk to GitHub or Bitbucket; those calls run between
+# transactions, never inside one, so no row stays locked while a provider
+# takes its time to answer.
+
+HOOK_URL_NAMES = {
+    Provider.GITHUB: "builds:hook-github",
+    Provider.BITBUCKET: "builds:hook-bitbucket",
+}
+# How many repository links deep a cycle is looked for.
+LINK_DEPTH_LIMIT = 50
+
+
+def build_hook_url(build_settings):
+    """The absolute URL GitHub or Bitbucket POSTs pushes to ("" for a git URL)."""
+    name = HOOK_URL_NAMES.get(build_settings.provider)
+    if name is None:
+        return ""
+    return django_settings.HUB_URL + reverse(name, args=[build_settings.hook_id])
+
+
+def build_trigger_url(build_settings, token):
+    """The absolute trigger URL with its token; a POST to it starts a build."""
+    path = reverse("builds:hook-generic-token", args=[build_settings.hook_id, token])
+    return django_settings.HUB_URL + path
+
+
+def build_settings_save(*, repository, user, provider, source, default_branch="main"):
+    """Configure automated builds of ``repository`` from ``source`` as
+    ``user``: the settings with the default rule, the provider's push
+    webhook (installed with ``user``'s linked account), and the repository's
+    automated flag. Returns ``CreatedSettings``, whose trigger token is
+    shown once.
+
+    Raises ``ValidationError`` when the source is refused or the provider
+    does not install the webhook; nothing is kept then."""
+    if BuildSettings.objects.filter(repository=repository).exists():
+        raise ValidationError("Automated builds of this repository are configured already.")
+    is_provider = provider in HOOK_URL_NAMES
+    try:
+        created = build_settings_create(
+            repository=repository,
+            provider=provider,
+            source=source,
+            linked_user=user if is_provider else None,
+            default_branch=default_branch or "main",
+            created_by=user,
+        )
+    except IntegrityError as error:  # saved twice at once
+        raise ValidationError(
+            "Automated builds of this repository are configured already."
+        ) from error
+    build_settings = created.settings
+    webhook_id = ""
+    if is_provider:
+        provider_source = source_for(provider)
+        try:
+            webhook = provider_source.install_webhook(
+                user,
+                source,
+                url=build_hook_url(build_settings),
+                secret=build_settings.webhook_secret,
+            )
+        except (ProviderError, SourceError) as error:
+            _build_settings_remove(build_settings=build_settings)
+            reason = str(error).rstrip(".")
+            raise ValidationError(
+                f"{provider_source.name} did not install the webhook for {source}: {reason}. "
+                "Nothing was saved."
+            ) from error
+        webhook_id = webhook.id
+    _build_settings_activate(build_settings=build_settings, provider_webhook_id=webhook_id)
+    return created
+
+
+@transaction.atomic
+def _build_settings_activate(*, build_settings, provider_webhook_id):
+    build_settings.provider_webhook_id = provider_webhook_id
+    build_settings.save(update_fields=["provider_webhook_id", "updated_at"])
+    repository_update(repository=build_settings.repository, is_automated=True)
+
+
+def build_settings_delete(*, build_settings):
+    """Remove a repository's build configuration: the provider's webhook,
+    then the settings with their rules, variables, links and builds, and the
+    automated flag. A provider that fails to remove its webhook does not
+    keep the configuration; the returned warning says what to remove by
+    hand ("" when all went well)."""
+    warning = ""
+    if build_settings.provider in HOOK_URL_NAMES and build_settings.provider_webhook_id:
+        provider_source = source_for(build_settings.provider)
+        try:
+            provider_source.remove_webhook(
+                build_settings.linked_user,
+                build_settings.source,
+                build_settings.provider_webhook_id,
+            )
+        except (ProviderError, SourceError) as error:
+            warning = (
+                f"The webhook on {provider_source.name} could not be removed "
+                f"({str(error).rstrip('.')}). "
+                f"Remove it from {build_settings.source}'s webhook settings there; Hub "
+                "now refuses what it sends."
+            )
+    _build_settings_remove(build_settings=build_settings)
+    return warning
+
+
+@transaction.atomic
+def _build_settings_remove(*, build_settings):
+    repository = build_settings.repository
+    BuildSettings.objects.filter(pk=build_settings.pk).delete()
+    if repository.is_automated:
+        repository_update(repository=repository, is_automated=False)
+
+
+def _check_rule(source_type, source, docker_tag, dockerfile, context):
+    try:
+        rules.validate_rule(source_type, source, docker_tag)
+    except rules.RuleInvalid as error:
+        raise ValidationError(str(error)) from error
+    for label, path in (("Dockerfile location", dockerfile), ("build context", context)):
+        if not path.strip():
+            raise ValidationError(f"The {label} cannot be empty.")
+        if ".." in path.replace("\\", "/").split("/"):
+            raise ValidationError(
+                f"The {label} {path!r} leaves the repository: '..' is not allowed."
+            )
+
+
+@transaction.atomic
+def build_rule_add(
+    *,
+    settings,
+    source_type,
+    source,
+    docker_tag,
+    dockerfile="Dockerfile",
+    context="/",
+    autobuild=True,
+    cache=True,
+):
+    """A new rule after the others, checked as ``build_rule_update`` checks."""
+    _check_rule(source_type, source, docker_tag, dockerfile, context)
+    return build_rule_create(
+        settings=settings,
+        source_type=source_type,
+        source=source,
+        docker_tag=docker_tag,
+        dockerfile=dockerfile,
+        context=context,
+        autobuild=autobuild,
+        cache=cache,
+    )
+
+
+@transaction.atomic
+def build_rule_update(
+    *, rule, source_type, source, docker_tag, dockerfile, context, autobuild, cache
+):
+    """Change a rule. One that can never build, or that can produce a tag the
+    registry refuses, raises ``ValidationError`` with the reason. Builds
+    already queued keep the values they were queued with."""
+    _check_rule(source_type, source, docker_tag, dockerfile, context)
+    rule.source_type = source_type
+    rule.source = source
+    rule.docker_tag = docker_tag
+    rule.dockerfile = dockerfile
+    rule.context = context
+    rule.autobuild = autobuild
+    rule.cache = cache
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def build_rule_delete(*, rule):
+    rule.delete()
+
+
+@transaction.atomic
+def build_link_add(*, settings, upstream, user):
+    """Build ``settings``' repository whenever ``upstream`` gets a push. The
+    user must be able to read ``upstream``; a link that would make two
+    repositories build each other forever is refused."""
+    repository = settings.repository
+    if upstream.pk == repository.pk:
+        raise ValidationError("A repository cannot be linked to itself.")
+    if not repository_permissions.can(user, upstream, repository_permissions.PULL):
+        raise ValidationError(f"You cannot read {upstream.full_name}.")
+    if upstream.pk in _downstream_ids(repository.pk):
+        raise ValidationError(
+            f"{upstream.full_name} is built when {repository.full_name} is pushed; linking "
+            "it back would make the two build each other forever."
+        )
+    link, _created = BuildLink.objects.get_or_create(settings=settings, upstream=upstream)
+    return link
+
+
+def _downstream_ids(repository_id):
+    """Every repository a push to ``repository_id`` builds, through links of links."""
+    seen, frontier = set(), {repository_id}
+    for _depth in range(LINK_DEPTH_LIMIT):
+        frontier = (
+            set(
+                BuildLink.objects.filter(upstream_id__in=frontier).values_list(
+                    "settings__repository_id", flat=True
+                )
+            )
+            - seen
+        )
+        if not frontier:
+            break
+        seen |= frontier
+    return seen
+
+
+@transaction.atomic
+def build_link_remove(*, link):
+    link.delete()

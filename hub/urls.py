@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import token_views
+from builds.urls import portal_urlpatterns as build_pages
 from repositories import views as repository_views
 
 urlpatterns = [
@@ -11,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/", include("repositories.api.urls")),
     path("", include("accounts.urls")),
+    # Before the repository pages: /r/<namespace>/<name>/builds/...
+    path("", include(build_pages)),
     path("", include("repositories.urls")),
     path("token", token_views.token, name="registry-token"),
     path("v2/", include("repositories.registry.urls")),

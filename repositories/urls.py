@@ -35,9 +35,6 @@ urlpatterns = [
         name="tag-delete",
     ),
     path("r/<str:namespace>/<path:name>/tags/", views.repository_tags, name="repository-tags"),
-    path(
-        "r/<str:namespace>/<path:name>/builds/", views.repository_builds, name="repository-builds"
-    ),
     path("r/<str:namespace>/<path:name>/star/", views.star, name="repository-star"),
     path("r/<str:namespace>/<path:name>/", views.repository_detail, name="repository-detail"),
     path("_/<path:name>/", views.library_detail, name="library-detail"),

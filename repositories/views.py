@@ -151,7 +151,10 @@ def _pull_name(repository):
     return repository.full_name
 
 
-def _context(request, repository, tab):
+def repository_context(request, repository, tab):
+    """What every tab of a repository's page needs: its header, with the
+    star button and the tabs (``tab`` is the current one). Tabs that other
+    apps serve use it too."""
     can_admin = permissions.can(request.user, repository, permissions.DELETE)
     return {
         "repository": repository,
@@ -199,7 +202,7 @@ def pull_chart(repository, *, days=CHART_DAYS, today=None):
 
 def repository_detail(request, namespace, name):
     repository = _repository(request, namespace, name)
-    context = _context(request, repository, "overview")
+    context = repository_context(request, repository, "overview")
     context.update(
         full_description=render_markdown(repository.full_description),
         chart=pull_chart(repository),
@@ -214,7 +217,7 @@ def library_detail(request, name):
 
 def repository_tags(request, namespace, name):
     repository = _repository(request, namespace, name)
-    context = _context(request, repository, "tags")
+    context = repository_context(request, repository, "tags")
     context["tags"] = repository.tags.select_related("manifest").order_by("-pushed_at", "name")
     return render(request, "repositories/tag_list.html", context)
 
@@ -230,17 +233,8 @@ def tag_delete(request, namespace, name, tag):
     return redirect("repository-tags", namespace=namespace, name=name)
 
 
-def repository_builds(request, namespace, name):
-    repository = _repository(request, namespace, name)
-    return render(
-        request,
-        "repositories/repository_builds.html",
-        _context(request, repository, "builds"),
-    )
-
-
 def _settings_page(request, repository, form, delete_form):
-    context = _context(request, repository, "settings")
+    context = repository_context(request, repository, "settings")
     context.update(form=form, delete_form=delete_form)
     return render(request, "repositories/repository_settings.html", context)
 
