@@ -105,7 +105,7 @@ def webhook_list(request, namespace, name):
             _add_errors(form, error)
         else:
             messages.success(request, f"Created the webhook {webhook.name}.")
-            return redirect("builds:webhook-list", namespace=namespace, name=name)
+            return redirect("webhook-list", namespace=namespace, name=name)
     last_delivery = RepositoryWebhookDelivery.objects.filter(webhook=OuterRef("pk")).order_by(
         "-created_at", "-pk"
     )
@@ -147,7 +147,7 @@ def webhook_detail(request, namespace, name, webhook_id):
         else:
             messages.success(request, f"Saved the webhook {webhook.name}.")
             return redirect(
-                "builds:webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk
+                "webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk
             )
     return render(
         request,
@@ -170,7 +170,7 @@ def webhook_delete(request, namespace, name, webhook_id):
     webhook = _webhook(repository, webhook_id)
     services.repository_webhook_delete(webhook=webhook)
     messages.success(request, f"Deleted the webhook {webhook.name}.")
-    return redirect("builds:webhook-list", namespace=namespace, name=name)
+    return redirect("webhook-list", namespace=namespace, name=name)
 
 
 @login_required
@@ -183,7 +183,7 @@ def webhook_test(request, namespace, name, webhook_id):
     messages.success(
         request, f"Queued a test notification to {webhook.name}; its outcome is below."
     )
-    return redirect("builds:webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk)
+    return redirect("webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk)
 
 
 @csrf_exempt

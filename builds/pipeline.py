@@ -55,6 +55,7 @@ STEP_RES = (
     re.compile(r"^#\d+ \[(?:[^\]]* )?\d+/\d+\] (.*)$"),
 )
 PR_SET_PDEATHSIG = 1
+WORKSPACE_RE = re.compile(r"^build-(\d+)-")
 ERROR_LINE_RE = re.compile(r"^\s*(error|fatal|ERROR)\b", re.IGNORECASE)
 ARG_RE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
 
@@ -249,10 +250,37 @@ def build_run(*, build_id, worker, redelivered=False):
     build = services.build_claim(build_id=build_id, worker=worker, redelivered=redelivered)
     if build is None:
         return
+    workspaces_sweep()
     try:
         Pipeline(build).run()
     finally:
         services.builds_dispatch()
+
+
+def workspaces_root():
+    return Path(django_settings.HUB_BUILD_DIR) / "work"
+
+
+def workspaces_sweep():
+    """Remove the workspaces of finished builds that a killed worker left on
+    this host. A running build's workspace stays."""
+    root = workspaces_root()
+    if not root.is_dir():
+        return
+    found = {}
+    for path in root.iterdir():
+        build_id = WORKSPACE_RE.match(path.name)
+        if build_id:
+            found.setdefault(int(build_id.group(1)), []).append(path)
+    running = set(
+        Build.objects.filter(pk__in=found)
+        .exclude(phase__in=Build.FINISHED_PHASES)
+        .values_list("pk", flat=True)
+    )
+    for build_id, paths in found.items():
+        if build_id not in running:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 class Pipeline:
@@ -261,7 +289,7 @@ class Pipeline:
         self.settings = build.settings
         self.repository = build.repository
         self.variables = {v.name: v.value for v in self.settings.variables.all()}
-        work = Path(django_settings.HUB_BUILD_DIR) / "work"
+        work = workspaces_root()
         work.mkdir(parents=True, exist_ok=True)
         self.workspace = Path(tempfile.mkdtemp(prefix=f"build-{build.pk}-", dir=work))
         self.checkout = self.workspace / "src"

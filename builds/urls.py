@@ -11,27 +11,6 @@ urlpatterns = [
     path(
         "hooks/<uuid:hook_id>/generic/<str:token>", webhooks.generic_hook, name="hook-generic-token"
     ),
-    # Repository webhooks (notifications after a push), under the repository's settings.
-    path(
-        "r/<str:namespace>/<path:name>/webhooks/<int:webhook_id>/delete/",
-        notification_views.webhook_delete,
-        name="webhook-delete",
-    ),
-    path(
-        "r/<str:namespace>/<path:name>/webhooks/<int:webhook_id>/test/",
-        notification_views.webhook_test,
-        name="webhook-test",
-    ),
-    path(
-        "r/<str:namespace>/<path:name>/webhooks/<int:webhook_id>/",
-        notification_views.webhook_detail,
-        name="webhook-detail",
-    ),
-    path(
-        "r/<str:namespace>/<path:name>/webhooks/",
-        notification_views.webhook_list,
-        name="webhook-list",
-    ),
     path(
         "webhook-callbacks/<int:delivery_id>/<str:token>/",
         notification_views.webhook_callback,
@@ -44,8 +23,24 @@ urlpatterns = [
 # <path:name> would take "app/builds" for a repository's name otherwise.
 _BUILDS = "r/<str:namespace>/<path:name>/builds"
 _CONFIGURE = f"{_BUILDS}/configure"
+# Repository webhooks (notifications after a push), under the repository's settings.
+_WEBHOOKS = "r/<str:namespace>/<path:name>/settings/webhooks"
 
 portal_urlpatterns = [
+    path(f"{_WEBHOOKS}/", notification_views.webhook_list, name="webhook-list"),
+    path(
+        f"{_WEBHOOKS}/<int:webhook_id>/", notification_views.webhook_detail, name="webhook-detail"
+    ),
+    path(
+        f"{_WEBHOOKS}/<int:webhook_id>/delete/",
+        notification_views.webhook_delete,
+        name="webhook-delete",
+    ),
+    path(
+        f"{_WEBHOOKS}/<int:webhook_id>/test/",
+        notification_views.webhook_test,
+        name="webhook-test",
+    ),
     path(f"{_BUILDS}/", views.build_list, name="repository-builds"),
     path(f"{_BUILDS}/<int:build_id>/", views.build_detail, name="build-detail"),
     path(f"{_BUILDS}/<int:build_id>/log", views.build_log, name="build-log"),

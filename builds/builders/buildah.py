@@ -9,8 +9,6 @@ which takes OCI isolation (runc); base images are still pulled by buildah
 itself, outside the steps."""
 
 import shutil
-import tempfile
-from pathlib import Path
 
 from django.conf import settings
 
@@ -26,9 +24,9 @@ class BuildahBuilder(Builder):
         self.cached = environment.cache_dir is not None
         self.isolation = "chroot" if environment.network == "host" else "oci"
         self.root = (environment.cache_dir if self.cached else workspace) / "storage"
-        # containers/storage wants a short run root (socket paths).
-        self.runroot = Path(tempfile.mkdtemp(prefix="hub-build-", dir="/tmp"))
-        for name in ("home", "tmp"):
+        # Inside the workspace, so whatever removes the workspace removes it too.
+        self.runroot = workspace / "run"
+        for name in ("home", "tmp", "run"):
             (workspace / name).mkdir(exist_ok=True)
         registries = workspace / "registries.conf"
         lines = ['unqualified-search-registries = ["docker.io"]']
@@ -107,7 +105,6 @@ class BuildahBuilder(Builder):
         if self.cached and self.image:
             # The cache keeps the layers; the build's own name would pile up.
             self._run("rmi", self.image, step="Untagging the image", quiet=True, check=False)
-        shutil.rmtree(self.runroot, ignore_errors=True)
 
 
 def hook_image(environment):

@@ -394,7 +394,7 @@ def private_repository(owner):
     )
 
 
-def page(repository, view="builds:webhook-list", *extra):
+def page(repository, view="webhook-list", *extra):
     return reverse(view, args=[repository.namespace.name, repository.name, *extra])
 
 
@@ -411,9 +411,9 @@ def test_only_admins_reach_the_webhooks_pages(
         )
     pages = [
         ("get", page(private_repository)),
-        ("get", page(private_repository, "builds:webhook-detail", webhook.pk)),
-        ("post", page(private_repository, "builds:webhook-test", webhook.pk)),
-        ("post", page(private_repository, "builds:webhook-delete", webhook.pk)),
+        ("get", page(private_repository, "webhook-detail", webhook.pk)),
+        ("post", page(private_repository, "webhook-test", webhook.pk)),
+        ("post", page(private_repository, "webhook-delete", webhook.pk)),
     ]
 
     for method, url in pages:
@@ -463,7 +463,7 @@ def test_create_edit_and_delete_a_webhook(client, owner, repository, webhook_rec
         True,
     )
     assert SECRET not in webhook.secret_encrypted
-    detail = page(repository, "builds:webhook-detail", webhook.pk)
+    detail = page(repository, "webhook-detail", webhook.pk)
     html = client.get(detail).content.decode()
     assert SECRET not in html  # write-only
     assert "A secret is set" in html
@@ -485,7 +485,7 @@ def test_create_edit_and_delete_a_webhook(client, owner, repository, webhook_rec
     webhook.refresh_from_db()
     assert webhook.secret_encrypted == ""
 
-    response = client.post(page(repository, "builds:webhook-delete", webhook.pk))
+    response = client.post(page(repository, "webhook-delete", webhook.pk))
     assert response.status_code == 302
     assert not RepositoryWebhook.objects.exists()
 
@@ -505,7 +505,7 @@ def test_send_test_delivers_and_shows_in_the_history(
     webhook_receiver.answer_with(500)
     client.force_login(owner)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(page(repository, "builds:webhook-test", webhook.pk))
+        response = client.post(page(repository, "webhook-test", webhook.pk))
     assert response.status_code == 302
 
     first, second = webhook_receiver.wait_for(2)
@@ -516,7 +516,7 @@ def test_send_test_delivers_and_shows_in_the_history(
     assert body["repository"]["repo_name"] == "ada/widget"
     assert second.headers["X-Hub-Signature-256"] == sign(second.body, SECRET)
 
-    html = client.get(page(repository, "builds:webhook-detail", webhook.pk)).content.decode()
+    html = client.get(page(repository, "webhook-detail", webhook.pk)).content.decode()
     assert "Delivered" in html
     assert "answer 200 to request 2" in html
     delivery = RepositoryWebhookDelivery.objects.get()
@@ -534,7 +534,7 @@ def test_history_shows_the_last_fifty_deliveries(client, owner, repository, webh
             response_excerpt=f"down for maintenance {number}",
         )
     client.force_login(owner)
-    response = client.get(page(repository, "builds:webhook-detail", webhook.pk))
+    response = client.get(page(repository, "webhook-detail", webhook.pk))
     shown = list(response.context["deliveries"])
     assert len(shown) == 50
     html = response.content.decode()

@@ -224,3 +224,17 @@ def test_unknown_builder_or_network_settings_are_reported_at_start(settings):
     settings.HUB_BUILDER = "kaniko"
     settings.HUB_BUILD_NETWORK = "private"
     assert [error.id for error in build_settings_check(None)] == ["builds.E001", "builds.E002"]
+
+
+def test_workspaces_of_finished_builds_are_swept_running_ones_stay(
+    running_build, settings, tmp_path
+):
+    settings.HUB_BUILD_DIR = tmp_path
+    work = tmp_path / "work"
+    running = work / f"build-{running_build.pk}-abc"
+    finished = work / f"build-{running_build.pk + 1000}-def"  # gone, or long finished
+    for path in (running, finished):
+        (path / "run").mkdir(parents=True)
+    pipeline.workspaces_sweep()
+    assert running.exists()
+    assert not finished.exists()
