@@ -602,7 +602,8 @@ def build_hub(base_images, tmp_path_factory) -> BuildsSetup:
     from . import conftest
 
     work = tmp_path_factory.mktemp("build-hub")
-    hub = BuildHub(work, server_url)
+    # Build hooks run in a container of the base image pushed below.
+    hub = BuildHub(work, server_url, extra_env={"HUB_BUILD_HOOK_IMAGE": "builder/busybox"})
     names = []
     try:
         hub.start()
