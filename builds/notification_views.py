@@ -12,15 +12,14 @@ import logging
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from repositories import permissions
-from repositories.models import Repository
+from repositories.views import repository_administered
 
 from . import notifications, services
 from .models import RepositoryWebhook, RepositoryWebhookDelivery
@@ -70,17 +69,6 @@ class RepositoryWebhookEditForm(RepositoryWebhookForm):
             del self.fields["remove_secret"]
 
 
-def _repository_as_admin(request, namespace, name):
-    repository = get_object_or_404(
-        Repository.objects.visible_to(request.user).select_related("namespace"),
-        namespace__name=namespace,
-        name=name,
-    )
-    if not permissions.can(request.user, repository, permissions.DELETE):
-        raise PermissionDenied("Only the repository's admins can manage its webhooks.")
-    return repository
-
-
 def _webhook(repository, webhook_id):
     return get_object_or_404(RepositoryWebhook, repository=repository, pk=webhook_id)
 
@@ -96,7 +84,7 @@ def _add_errors(form, error):
 
 @login_required
 def webhook_list(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     form = RepositoryWebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -123,7 +111,7 @@ def webhook_list(request, namespace, name):
 @login_required
 def webhook_detail(request, namespace, name, webhook_id):
     """Edit one webhook, and see its last deliveries."""
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     webhook = _webhook(repository, webhook_id)
     has_secret = bool(webhook.secret_encrypted)
     initial = {"name": webhook.name, "url": webhook.url, "active": webhook.active}
@@ -146,9 +134,7 @@ def webhook_detail(request, namespace, name, webhook_id):
             _add_errors(form, error)
         else:
             messages.success(request, f"Saved the webhook {webhook.name}.")
-            return redirect(
-                "webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk
-            )
+            return redirect("webhook-detail", namespace=namespace, name=name, webhook_id=webhook.pk)
     return render(
         request,
         "builds/repositorywebhook_detail.html",
@@ -166,7 +152,7 @@ def webhook_detail(request, namespace, name, webhook_id):
 @login_required
 @require_POST
 def webhook_delete(request, namespace, name, webhook_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     webhook = _webhook(repository, webhook_id)
     services.repository_webhook_delete(webhook=webhook)
     messages.success(request, f"Deleted the webhook {webhook.name}.")
@@ -177,7 +163,7 @@ def webhook_delete(request, namespace, name, webhook_id):
 @require_POST
 def webhook_test(request, namespace, name, webhook_id):
     """Send a test notification now; it shows in the history like any other."""
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     webhook = _webhook(repository, webhook_id)
     services.repository_webhook_test(webhook=webhook, user=request.user)
     messages.success(

@@ -137,6 +137,20 @@ def build_trigger_token_regenerate(*, settings):
     return token
 
 
+def _check_rule(source_type, source, docker_tag, dockerfile, context):
+    try:
+        rules.validate_rule(source_type, source, docker_tag)
+    except rules.RuleInvalid as error:
+        raise ValidationError(str(error)) from error
+    for label, path in (("Dockerfile location", dockerfile), ("build context", context)):
+        if not path.strip():
+            raise ValidationError(f"The {label} cannot be empty.")
+        if ".." in path.replace("\\", "/").split("/"):
+            raise ValidationError(
+                f"The {label} {path!r} leaves the repository: '..' is not allowed."
+            )
+
+
 @transaction.atomic
 def build_rule_create(
     *,
@@ -150,10 +164,10 @@ def build_rule_create(
     cache=True,
     position=None,
 ):
-    try:
-        rules.validate_rule(source_type, source, docker_tag)
-    except rules.RuleInvalid as error:
-        raise ValidationError(str(error)) from error
+    """A new rule, after the others unless ``position`` says where. One that
+    can never build, or can produce a tag the registry refuses, raises
+    ``ValidationError`` with the reason."""
+    _check_rule(source_type, source, docker_tag, dockerfile, context)
     if position is None:
         position = settings.rules.count()
     return BuildRule.objects.create(
@@ -948,46 +962,6 @@ def _build_settings_remove(*, build_settings):
     BuildSettings.objects.filter(pk=build_settings.pk).delete()
     if repository.is_automated:
         repository_update(repository=repository, is_automated=False)
-
-
-def _check_rule(source_type, source, docker_tag, dockerfile, context):
-    try:
-        rules.validate_rule(source_type, source, docker_tag)
-    except rules.RuleInvalid as error:
-        raise ValidationError(str(error)) from error
-    for label, path in (("Dockerfile location", dockerfile), ("build context", context)):
-        if not path.strip():
-            raise ValidationError(f"The {label} cannot be empty.")
-        if ".." in path.replace("\\", "/").split("/"):
-            raise ValidationError(
-                f"The {label} {path!r} leaves the repository: '..' is not allowed."
-            )
-
-
-@transaction.atomic
-def build_rule_add(
-    *,
-    settings,
-    source_type,
-    source,
-    docker_tag,
-    dockerfile="Dockerfile",
-    context="/",
-    autobuild=True,
-    cache=True,
-):
-    """A new rule after the others, checked as ``build_rule_update`` checks."""
-    _check_rule(source_type, source, docker_tag, dockerfile, context)
-    return build_rule_create(
-        settings=settings,
-        source_type=source_type,
-        source=source,
-        docker_tag=docker_tag,
-        dockerfile=dockerfile,
-        context=context,
-        autobuild=autobuild,
-        cache=cache,
-    )
 
 
 @transaction.atomic

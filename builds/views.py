@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.providers import ProviderError
 from repositories import permissions
 from repositories.models import Repository
-from repositories.views import repository_context
+from repositories.views import repository_administered, repository_context, repository_readable
 
 from . import forms, services
 from .models import Build, BuildSettings, Provider
@@ -45,24 +45,9 @@ PHASE_STEPS = (
 )
 
 
-def _repository(request, namespace, name):
-    """The repository, or 404 when it does not exist or the viewer cannot read it."""
-    return get_object_or_404(
-        Repository.objects.visible_to(request.user).select_related("namespace"),
-        namespace__name=namespace,
-        name=name,
-    )
-
-
 def _require_admin(request, repository):
     if not permissions.can(request.user, repository, permissions.DELETE):
         raise PermissionDenied("Only the repository's admins can configure and run its builds.")
-
-
-def _repository_as_admin(request, namespace, name):
-    repository = _repository(request, namespace, name)
-    _require_admin(request, repository)
-    return repository
 
 
 def _build_settings_of(repository):
@@ -176,7 +161,7 @@ def build_chart(builds, *, now):
 
 @require_GET
 def build_list(request, namespace, name):
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     now = timezone.now()
     builds = repository.builds.select_related("requested_by").order_by("-queued_at", "-pk")
     page = Paginator(builds, BUILDS_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -242,7 +227,7 @@ def _log_after(build, after_seq):
 
 @require_GET
 def build_detail(request, namespace, name, build_id):
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     # The build before its log: a build that finishes in between is then
     # shown running with its whole log, and the next poll ends it.
     build = _build(repository, build_id)
@@ -258,7 +243,7 @@ def build_log(request, namespace, name, build_id):
     """What the build page polls while the build runs: the log's chunks after
     ``?after=<seq>``, the build's status, and the next poller, which does
     not poll any more once the build has finished."""
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     build = _build(repository, build_id)
     try:
         after_seq = max(-1, int(request.GET.get("after", -1)))
@@ -274,7 +259,7 @@ def build_log(request, namespace, name, build_id):
 
 @require_POST
 def build_cancel(request, namespace, name, build_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build = _build(repository, build_id)
     if build.is_finished:
         messages.info(request, f"Build #{build.pk} had finished already.")
@@ -286,7 +271,7 @@ def build_cancel(request, namespace, name, build_id):
 
 @require_POST
 def build_retry(request, namespace, name, build_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build = _build(repository, build_id)
     try:
         retry = services.build_retry(build=build, user=request.user)
@@ -393,7 +378,7 @@ def _configure_page(
 @require_http_methods(["GET", "POST"])
 def build_configure(request, namespace, name):
     """GET: the Configure page. POST: configure builds from the chosen source."""
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     _require_admin(request, repository)
@@ -460,7 +445,7 @@ def _configured_page(request, repository, created):
 
 @require_POST
 def build_settings_delete(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     warning = services.build_settings_delete(build_settings=build_settings)
     messages.success(request, f"Automated builds of {repository.full_name} are removed.")
@@ -471,7 +456,7 @@ def build_settings_delete(request, namespace, name):
 
 @require_POST
 def build_trigger_token_regenerate(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     token = services.build_trigger_token_regenerate(settings=build_settings)
     messages.success(request, "Here is the new trigger URL. The old one no longer starts builds.")
@@ -480,12 +465,12 @@ def build_trigger_token_regenerate(request, namespace, name):
 
 @require_POST
 def build_rule_add(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     form = forms.BuildRuleForm(request.POST, prefix="new-rule")
     if form.is_valid():
         try:
-            rule = services.build_rule_add(settings=build_settings, **form.cleaned_data)
+            rule = services.build_rule_create(settings=build_settings, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -496,7 +481,7 @@ def build_rule_add(request, namespace, name):
 
 @require_POST
 def build_rule_update(request, namespace, name, rule_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     rule = get_object_or_404(build_settings.rules, pk=rule_id)
     form = forms.BuildRuleForm.for_rule(rule, request.POST)
@@ -515,7 +500,7 @@ def build_rule_update(request, namespace, name, rule_id):
 
 @require_POST
 def build_rule_delete(request, namespace, name, rule_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     rule = get_object_or_404(_configured(repository).rules, pk=rule_id)
     services.build_rule_delete(rule=rule)
     messages.success(request, f"Removed the rule {rule.source} → {rule.docker_tag}.")
@@ -525,7 +510,7 @@ def build_rule_delete(request, namespace, name, rule_id):
 @require_POST
 def build_rule_trigger(request, namespace, name, rule_id):
     """The Trigger button: build the branch or tag the rule names, now."""
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     rule = get_object_or_404(_configured(repository).rules, pk=rule_id)
     try:
         build = services.build_trigger(rule=rule, user=request.user)
@@ -538,7 +523,7 @@ def build_rule_trigger(request, namespace, name, rule_id):
 
 @require_POST
 def build_variable_set(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     form = forms.BuildVariableForm(request.POST, prefix="variable")
     if form.is_valid():
@@ -559,7 +544,7 @@ def build_variable_set(request, namespace, name):
 
 @require_POST
 def build_variable_delete(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     variable_name = request.POST.get("name", "")
     services.build_variable_delete(settings=build_settings, name=variable_name)
@@ -569,7 +554,7 @@ def build_variable_delete(request, namespace, name):
 
 @require_POST
 def build_link_add(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     build_settings = _configured(repository)
     form = forms.BuildLinkForm(request.POST, prefix="link")
     if form.is_valid():
@@ -601,7 +586,7 @@ def build_link_add(request, namespace, name):
 
 @require_POST
 def build_link_remove(request, namespace, name, link_id):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     link = get_object_or_404(
         _configured(repository).links.select_related("upstream__namespace"), pk=link_id
     )

@@ -33,13 +33,14 @@ def _visible(request):
     return Repository.objects.visible_to(request.user).select_related("namespace")
 
 
-def _repository(request, namespace, name):
+def repository_readable(request, namespace, name):
     """The repository, or 404 when it does not exist or the viewer cannot read it."""
     return get_object_or_404(_visible(request), namespace__name=namespace, name=name)
 
 
-def _repository_as_admin(request, namespace, name):
-    repository = _repository(request, namespace, name)
+def repository_administered(request, namespace, name):
+    """The repository, as ``repository_readable``; 403 for a reader who is not its admin."""
+    repository = repository_readable(request, namespace, name)
     if not permissions.can(request.user, repository, permissions.DELETE):
         raise PermissionDenied("Only the repository's admins can do this.")
     return repository
@@ -201,7 +202,7 @@ def pull_chart(repository, *, days=CHART_DAYS, today=None):
 
 
 def repository_detail(request, namespace, name):
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     context = repository_context(request, repository, "overview")
     context.update(
         full_description=render_markdown(repository.full_description),
@@ -216,7 +217,7 @@ def library_detail(request, name):
 
 
 def repository_tags(request, namespace, name):
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     context = repository_context(request, repository, "tags")
     context["tags"] = repository.tags.select_related("manifest").order_by("-pushed_at", "name")
     return render(request, "repositories/tag_list.html", context)
@@ -224,7 +225,7 @@ def repository_tags(request, namespace, name):
 
 @require_POST
 def tag_delete(request, namespace, name, tag):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     deleted = services.tag_delete(repository=repository, name=tag)
     if _is_htmx(request):
         return HttpResponse("")  # the row is swapped for nothing
@@ -240,7 +241,7 @@ def _settings_page(request, repository, form, delete_form):
 
 
 def repository_settings(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     initial = {
         "description": repository.description,
         "full_description": repository.full_description,
@@ -258,7 +259,7 @@ def repository_settings(request, namespace, name):
 
 @require_POST
 def repository_delete(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     delete_form = forms.RepositoryDeleteForm(request.POST, repository=repository)
     if not delete_form.is_valid():
         initial = {
@@ -310,7 +311,7 @@ def repository_url(repository):
 def star(request, namespace, name):
     """Star (action=star) or unstar (action=unstar); both are idempotent. An
     htmx request gets the updated button back, a plain form a redirect."""
-    repository = _repository(request, namespace, name)
+    repository = repository_readable(request, namespace, name)
     if not request.user.is_authenticated:
         login = f"{resolve_url(settings.LOGIN_URL)}?next={repository_url(repository)}"
         if _is_htmx(request):

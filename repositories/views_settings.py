@@ -4,14 +4,15 @@ Anyone who cannot read the repository gets 404, as if it did not exist."""
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.forms import UserField
 
-from . import permissions, services
-from .models import Permission, Repository
+from . import services
+from .models import Permission
+from .views import repository_administered
 
 
 class CollaboratorForm(forms.Form):
@@ -23,20 +24,9 @@ class CollaboratorPermissionForm(forms.Form):
     permission = forms.ChoiceField(choices=Permission.choices)
 
 
-def _repository_as_admin(request, namespace, name):
-    repository = get_object_or_404(
-        Repository.objects.visible_to(request.user).select_related("namespace"),
-        namespace__name=namespace,
-        name=name,
-    )
-    if not permissions.can(request.user, repository, permissions.DELETE):
-        raise PermissionDenied("Only the repository's admins can change its settings.")
-    return repository
-
-
 @login_required
 def collaborator_list(request, namespace, name):
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     form = CollaboratorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["user"]
@@ -72,7 +62,7 @@ def collaborator_list(request, namespace, name):
 @require_POST
 def collaborator_update(request, namespace, name, username):
     """Change a collaborator's permission, or remove them."""
-    repository = _repository_as_admin(request, namespace, name)
+    repository = repository_administered(request, namespace, name)
     collaborator = get_object_or_404(
         repository.collaborators.select_related("user"), user__username=username
     )

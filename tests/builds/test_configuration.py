@@ -467,7 +467,7 @@ def test_trigger_button_queues_a_build_of_the_rule(git_settings, owner):
 
 
 def test_a_regex_rule_cannot_be_triggered(git_settings, owner):
-    rule = services.build_rule_add(
+    rule = services.build_rule_create(
         settings=git_settings, source_type="tag", source="/^v(.*)$/", docker_tag=r"{\1}"
     )
     page = client_for(owner).get(CONFIGURE).content.decode()

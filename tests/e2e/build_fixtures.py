@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import requests
 from .git_server import GitHubWithRepositories, GitRepository
 from .helpers import (
     Registry,
+    create_database,
     free_port,
     kill_process_group,
     log_summary,
@@ -62,34 +62,6 @@ REAP_SECONDS = 3
 
 # --------------------------------------------------------------------------
 # Databases
-
-
-def create_database(server_url: str, prefix: str = "hub_e2e_builds") -> tuple[str, callable]:
-    """A new database on the PostgreSQL server of server_url; returns (url, drop)."""
-    import psycopg2
-
-    parts = urllib.parse.urlsplit(server_url)
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    conn = psycopg2.connect(admin_url, connect_timeout=10)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-    def drop():
-        conn = psycopg2.connect(admin_url, connect_timeout=10)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
-
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop
 
 
 def claim_redis_database(server_url: str = REDIS_URL) -> tuple[str, callable]:

@@ -28,7 +28,6 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from .helpers import (
     Pushed,
     Registry,
     Tool,
+    create_database,
     docker_without_daemon,
     free_port,
     kill_process_group,
@@ -154,34 +154,6 @@ def _start_reference(tmp: Path) -> tuple[Registry, subprocess.Popen]:
     return Registry("reference", f"127.0.0.1:{port}", log), proc
 
 
-def _create_database(server_url: str) -> tuple[str, callable]:
-    """Create hub_e2e_<random> on the server of server_url; return (url, drop)."""
-    import psycopg2
-
-    parts = urllib.parse.urlsplit(server_url)
-    name = f"hub_e2e_{secrets.token_hex(6)}"
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    conn = psycopg2.connect(admin_url, connect_timeout=10)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-    def drop():
-        conn = psycopg2.connect(admin_url, connect_timeout=10)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.close()
-
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop
-
-
 def _start_hub(tmp: Path) -> tuple[Registry, subprocess.Popen, callable | None]:
     require_bins("make")
     if not (REPO_ROOT / "Makefile").exists():
@@ -211,7 +183,7 @@ def _start_hub(tmp: Path) -> tuple[Registry, subprocess.Popen, callable | None]:
     drop = None
     db_url = os.environ.get("HUB_TEST_DATABASE_URL")
     if db_url:
-        env["HUB_DATABASE_URL"], drop = _create_database(db_url)
+        env["HUB_DATABASE_URL"], drop = create_database(db_url)
     log = tmp / "hub.log"
     with open(log, "wb") as logf:
         proc = subprocess.Popen(

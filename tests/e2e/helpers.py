@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tarfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -441,3 +442,32 @@ def login_push_pull_logout(tool: Tool, registry: Registry, src: str, repo: str) 
     after = tool("push", tls, target, f"docker://{registry.ref(repo, 'anonymous')}", check=False)
     assert_refused(after, REFUSED)
     return digestfile.read_text().strip()
+
+
+def create_database(server_url: str, prefix: str = "hub_e2e") -> tuple[str, callable]:
+    """A new database <prefix>_<random> on the PostgreSQL server of server_url;
+    returns (url, drop)."""
+    import psycopg2
+
+    parts = urllib.parse.urlsplit(server_url)
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    conn = psycopg2.connect(admin_url, connect_timeout=10)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+    def drop():
+        conn = psycopg2.connect(admin_url, connect_timeout=10)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}")), drop
