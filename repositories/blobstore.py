@@ -1,13 +1,17 @@
-"""Bytes of blobs and upload parts, through Django's storage API.
+"""Bytes of blobs and upload sessions, through Django's storage API.
 
-Nothing here touches the database. Every object is written first to a
-scratch file and then moved into storage whole, so a reader never sees a
-half-written blob and an interrupted request leaves nothing behind.
+Nothing here touches the database. A blob is moved into blob storage whole,
+so a reader never sees a half-written blob. An upload session in progress
+lives in upload storage: on a local file system as one staging file that
+each chunk is appended to, elsewhere (S3, whose objects cannot be appended
+to) as numbered parts, each written to a scratch file and then moved into
+storage whole.
 """
 
+import fcntl
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from django.conf import settings
 from django.core.files import File
@@ -85,17 +89,17 @@ def receive(source, sink, *, length=None, limit, hashers=()):
 
 
 def _store(storage, name, scratch):
+    # ``scratch`` stays open: a staging file's lock must outlast the move.
     scratch.flush()
     scratch.seek(0)
-    with _ScratchFile(scratch, name=scratch.name) as content:
-        saved = storage.save(name, content)
+    saved = storage.save(name, _ScratchFile(scratch, name=scratch.name))
     if saved != name:  # a storage that renames instead of overwriting
         storage.delete(saved)
         raise RuntimeError(f"storage refused to overwrite {name}")
 
 
 def commit_blob(digest, scratch):
-    """Move a verified scratch file into blob storage under its digest."""
+    """Move a verified scratch or staging file into blob storage under its digest."""
     name = blob_name(digest)
     storage = blob_storage()
     if not storage.exists(name):
@@ -104,21 +108,6 @@ def commit_blob(digest, scratch):
 
 def save_part(name, scratch):
     _store(upload_storage(), name, scratch)
-
-
-def part_path(name):
-    """The local path of an upload part, or None when storage is not a file system."""
-    try:
-        return upload_storage().path(name)
-    except NotImplementedError:
-        return None
-
-
-class Discard:
-    """A sink that keeps nothing, for reading a file only to hash it."""
-
-    def write(self, data):
-        return len(data)
 
 
 def delete_parts(names):
@@ -138,6 +127,75 @@ def assemble(part_names, sink, *, hashers):
         with storage.open(name, "rb") as part:
             size += receive(part, sink, limit=float("inf"), hashers=hashers)
     return size
+
+
+def staging_path(upload_id):
+    """The local path of an upload session's staging file, or None when upload
+    storage is not a file system (then the session keeps parts)."""
+    try:
+        return upload_storage().path(f"{upload_id}/data")
+    except NotImplementedError:
+        return None
+
+
+@contextmanager
+def locked_staging_file(path):
+    """Open a staging file for appending, creating it, and hold an exclusive
+    lock on it until the block ends, so that two requests for one session,
+    in any processes on the host, never write at once. The lock must be on
+    the file the path names: a finished session's file is moved into blob
+    storage, and a request that was waiting for its lock must not write to
+    the blob it became."""
+    while True:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = open(path, "a+b")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    with handle:
+        yield handle
+
+
+def rewind(staging, offset):
+    """Cut a locked staging file back to ``offset`` bytes, dropping what a
+    request that died mid-chunk left past it. False when the file is shorter,
+    which means its bytes are lost."""
+    if staging.seek(0, os.SEEK_END) < offset:
+        return False
+    staging.truncate(offset)
+    return True
+
+
+def append(staging, source, *, length, limit):
+    """Append ``source`` to a locked staging file, as ``receive`` copies it.
+    On any failure the file is cut back, so nothing half-received counts."""
+    end = staging.seek(0, os.SEEK_END)
+    try:
+        return receive(source, staging, length=length, limit=limit)
+    except BaseException:
+        staging.truncate(end)
+        raise
+
+
+def hash_file(handle, hasher):
+    """Feed a whole file to ``hasher`` (read back from the page cache)."""
+    handle.seek(0)
+    while chunk := handle.read(CHUNK_SIZE):
+        hasher.update(chunk)
+
+
+def delete_staging(path):
+    """Remove a staging file, if it is still there, and its folder."""
+    with suppress(FileNotFoundError):
+        os.remove(path)
+    # Gone already, or not empty because a request racing this one made the
+    # file anew; that request removes it when it finds the session ended.
+    with suppress(OSError):
+        os.rmdir(os.path.dirname(path))
 
 
 def open_blob(digest):

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import secrets
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -64,6 +65,11 @@ class UploadTooLarge(ServiceError):
 
 class UploadIncomplete(ServiceError):
     pass
+
+
+class UploadUnknown(ServiceError):
+    """The session ended (finished or cancelled) while a request for it
+    waited, or its stored bytes are lost."""
 
 
 class ManifestRejected(ServiceError):
@@ -260,13 +266,20 @@ def _blob_link(*, repository, digest, size, scratch=None):
     return blob
 
 
-def _receive(stream, sink, *, length, limit, hashers=()):
+@contextmanager
+def _body_errors(limit):
+    """Explain why a request body was refused."""
     try:
-        return blobstore.receive(stream, sink, length=length, limit=limit, hashers=hashers)
+        yield
     except blobstore.BodyTooLarge:
         raise UploadTooLarge(f"blob is larger than the limit of {limit} bytes") from None
     except blobstore.BodyIncomplete:
         raise UploadIncomplete("the request body ended before its Content-Length") from None
+
+
+def _receive(stream, sink, *, length, limit, hashers=()):
+    with _body_errors(limit):
+        return blobstore.receive(stream, sink, length=length, limit=limit, hashers=hashers)
 
 
 def blob_upload_monolithic(*, repository, digest, stream, length):
@@ -319,6 +332,47 @@ def upload_append(*, upload, stream, length, start=None):
     """Append one chunk. ``start`` is where the client says it begins."""
     if start is not None and start != upload.offset:
         raise UploadOutOfOrder(upload.offset)
+    path = blobstore.staging_path(upload.uuid)
+    if path is None:
+        return _upload_append_part(upload, stream, length)
+    with blobstore.locked_staging_file(path) as staging:
+        offset = _locked_offset(upload, staging, path)
+        size = _append(staging, stream, length=length, offset=offset)
+        if size:
+            upload.offset = offset + size
+            updated = Upload.objects.filter(pk=upload.pk).update(
+                offset=upload.offset, updated_at=timezone.now()
+            )
+            if not updated:  # cancelled while this chunk came in
+                blobstore.delete_staging(path)
+                raise UploadUnknown
+    return upload
+
+
+def _locked_offset(upload, staging, path):
+    """The session's offset, read while its staging file is locked (the row,
+    not the file, is the truth), with the file cut back to it. It must still
+    be the offset the caller checked the request against."""
+    offset = Upload.objects.filter(pk=upload.pk).values_list("offset", flat=True).first()
+    if offset is None:  # ended while this request waited for the lock
+        blobstore.delete_staging(path)
+        raise UploadUnknown
+    if not blobstore.rewind(staging, offset):  # bytes the row counts are gone: start over
+        upload_cancel(upload=upload)
+        raise UploadUnknown
+    if offset != upload.offset:
+        raise UploadOutOfOrder(offset)
+    return offset
+
+
+def _append(staging, stream, *, length, offset):
+    limit = settings.HUB_MAX_BLOB_SIZE - offset
+    with _body_errors(limit):
+        return blobstore.append(staging, stream, length=length, limit=limit)
+
+
+def _upload_append_part(upload, stream, length):
+    """Append one chunk as a part of its own, for storage that cannot append."""
     limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
     # Unique even if two processes race for the same offset; the loser's part is dropped.
     part = f"{upload.uuid}/{upload.offset:016d}-{secrets.token_hex(4)}"
@@ -342,20 +396,19 @@ def upload_complete(*, upload, digest, stream, length):
     """Close an upload with its last chunk (maybe empty) and its digest."""
     _parse_digest(digest)
     hasher = blobstore.new_hasher(digest)
-    lone_part = blobstore.part_path(upload.parts[0]) if len(upload.parts) == 1 else None
-    if lone_part and length == 0:
-        # The whole blob came in one PATCH, as `docker push` sends it: move
-        # that part into place rather than write its bytes a second time.
-        with open(lone_part, "rb") as scratch:
-            size = blobstore.receive(
-                scratch, blobstore.Discard(), limit=float("inf"), hashers=[hasher]
-            )
+    path = blobstore.staging_path(upload.uuid)
+    if path is None:
+        limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
+        with blobstore.scratch_file() as scratch:
+            size = blobstore.assemble(upload.parts, scratch, hashers=[hasher])
+            size += _receive(stream, scratch, length=length, limit=limit, hashers=[hasher])
             return _upload_finish(upload, digest, hasher, size, scratch)
-    limit = settings.HUB_MAX_BLOB_SIZE - upload.offset
-    with blobstore.scratch_file() as scratch:
-        size = blobstore.assemble(upload.parts, scratch, hashers=[hasher])
-        size += _receive(stream, scratch, length=length, limit=limit, hashers=[hasher])
-        return _upload_finish(upload, digest, hasher, size, scratch)
+    with blobstore.locked_staging_file(path) as staging:
+        offset = _locked_offset(upload, staging, path)
+        size = offset + _append(staging, stream, length=length, offset=offset)
+        blobstore.hash_file(staging, hasher)
+        # The staging file itself becomes the blob: its bytes are written once.
+        return _upload_finish(upload, digest, hasher, size, staging)
 
 
 def _upload_finish(upload, digest, hasher, size, scratch):
@@ -366,17 +419,26 @@ def _upload_finish(upload, digest, hasher, size, scratch):
         raise
     with transaction.atomic():
         blob = _blob_link(repository=upload.repository, digest=digest, size=size, scratch=scratch)
-        parts = upload.parts
         upload.delete()
-        transaction.on_commit(lambda: blobstore.delete_parts(parts))
+        _delete_upload_files_on_commit(upload)
     return blob
 
 
 @transaction.atomic
 def upload_cancel(*, upload):
-    parts = list(upload.parts)
     upload.delete()
-    transaction.on_commit(lambda: blobstore.delete_parts(parts))
+    _delete_upload_files_on_commit(upload)
+
+
+def _delete_upload_files_on_commit(upload):
+    parts, path = list(upload.parts), blobstore.staging_path(upload.uuid)
+
+    def delete():
+        blobstore.delete_parts(parts)
+        if path is not None:
+            blobstore.delete_staging(path)
+
+    transaction.on_commit(delete)
 
 
 def upload_sweep(*, older_than):

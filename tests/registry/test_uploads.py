@@ -3,9 +3,12 @@
 import io
 import os
 import re
+import threading
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from repositories import blobstore, services
@@ -303,6 +306,11 @@ def test_streamed_final_chunk_past_the_size_limit_is_413(registry, settings):
 # State lives in the database and upload storage, not in a process ----------
 
 
+def staging_file(location):
+    """An upload session's staging file: the bytes its chunks appended."""
+    return Path(blobstore.staging_path(upload_id(location)))
+
+
 def test_upload_state_is_persisted_between_requests(registry):
     location = registry.start_upload(NAME)
     registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
@@ -310,73 +318,268 @@ def test_upload_state_is_persisted_between_requests(registry):
 
     stored = Upload.objects.get(uuid=upload_id(location))
     assert stored.offset == 8
-    assert len(stored.parts) == 1
-    with blobstore.upload_storage().open(stored.parts[0], "rb") as part:
-        assert part.read() == DATA[:8]
+    assert staging_file(location).read_bytes() == DATA[:8]
 
     registry.client = client_as("tester", "secret")  # another process picks the session up
     registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
     cache.clear()
     stored.refresh_from_db()
     assert stored.offset == len(DATA)
-    assert len(stored.parts) == 2
+    assert staging_file(location).read_bytes() == DATA
 
     registry.client = client_as("tester", "secret")
     assert registry.put(f"{location}?digest={sha256(DATA)}").status_code == 201
     assert not Upload.objects.filter(uuid=upload_id(location)).exists()
-    assert not any(blobstore.upload_storage().exists(part) for part in stored.parts)
+    assert not staging_file(location).parent.exists()
     assert_blob(registry, sha256(DATA), DATA)
 
 
 # Sweeping stale uploads -----------------------------------------------------
 
 
-def test_sweep_removes_stale_uploads_and_their_parts(registry, django_capture_on_commit_callbacks):
+def test_sweep_removes_stale_uploads_and_their_bytes(registry, django_capture_on_commit_callbacks):
     stale = [registry.start_upload(NAME) for _ in range(3)]
     fresh = registry.start_upload(NAME)
     for location in [*stale, fresh]:
         registry.patch(location, DATA)
     long_ago = timezone.now() - timezone.timedelta(hours=2)
     Upload.objects.filter(uuid__in=[upload_id(s) for s in stale]).update(updated_at=long_ago)
-    stale_parts = [part for s in stale for part in Upload.objects.get(uuid=upload_id(s)).parts]
 
     with django_capture_on_commit_callbacks(execute=True):
         swept = services.upload_sweep(older_than=3600)
 
     assert swept == 3
-    assert not any(blobstore.upload_storage().exists(part) for part in stale_parts)
+    assert not any(staging_file(location).parent.exists() for location in stale)
     for location in stale:
         assert registry.get(location).status_code == 404
     assert registry.get(fresh).status_code == 204
-    [fresh_part] = Upload.objects.get(uuid=upload_id(fresh)).parts
-    assert blobstore.upload_storage().exists(fresh_part)
+    assert staging_file(fresh).read_bytes() == DATA
 
 
-# One PATCH holding the whole blob (as `docker push` sends it) ----------------
+# Each byte is written once: chunks are appended to one staging file, which ---
+# becomes the blob --------------------------------------------------------------
 
 
-def test_a_lone_part_is_moved_into_place_not_copied(registry):
+class Trickle(io.BytesIO):
+    """A request body that arrives a few bytes at a time, so part of a chunk
+    is on disk when something goes wrong; it fails with ``error`` once
+    ``fail_after`` bytes have been read."""
+
+    def __init__(self, data, *, fail_after=None, error=ConnectionResetError):
+        super().__init__(data)
+        self.fail_after, self.error = fail_after, error
+
+    def read(self, size=-1):
+        if self.fail_after is not None and self.tell() >= self.fail_after:
+            raise self.error("the client went away")
+        return super().read(4 if size is None or size < 0 else min(size, 4))
+
+
+def test_chunks_become_the_blob_byte_for_byte_and_the_staging_file_is_moved(registry):
+    chunks = [os.urandom(size) for size in (1000, 1, 4096, 333)]
+    blob = b"".join(chunks)
+    location = registry.start_upload(NAME)
+    offset = 0
+    for chunk in chunks[:-1]:
+        end = offset + len(chunk) - 1
+        response = registry.patch(location, chunk, headers={"Content-Range": f"{offset}-{end}"})
+        assert (response.status_code, response["Range"]) == (202, f"0-{end}")
+        offset = end + 1
+    staging_inode = staging_file(location).stat().st_ino
+
+    closed = registry.put(f"{location}?digest={sha256(blob)}", chunks[-1])
+
+    assert closed.status_code == 201
+    assert closed["Docker-Content-Digest"] == sha256(blob)
+    stored = Path(blobstore.blob_path(sha256(blob)))
+    assert stored.read_bytes() == blob
+    assert stored.stat().st_ino == staging_inode  # moved into place, not copied
+    assert not staging_file(location).parent.exists()
+    assert_blob(registry, sha256(blob), blob)
+
+
+def test_wrong_digest_drops_the_staging_file(registry):
     location = registry.start_upload(NAME)
     registry.patch(location, DATA)
-    part = Upload.objects.get(uuid=upload_id(location)).parts[0]
-    part_inode = os.stat(blobstore.upload_storage().path(part)).st_ino
-
-    assert registry.put(f"{location}?digest={sha256(DATA)}").status_code == 201
-
-    blob_path = blobstore.blob_path(sha256(DATA))
-    assert os.stat(blob_path).st_ino == part_inode
-    assert not blobstore.upload_storage().exists(part)
-    assert_blob(registry, sha256(DATA), DATA)
-
-
-def test_a_lone_part_with_the_wrong_digest_is_refused_and_dropped(registry):
-    location = registry.start_upload(NAME)
-    registry.patch(location, DATA)
-    part = Upload.objects.get(uuid=upload_id(location)).parts[0]
 
     response = registry.put(f"{location}?digest={sha256(b'something else')}")
 
     assert response.status_code == 400
     assert error_codes(response) == ["DIGEST_INVALID"]
-    assert not blobstore.upload_storage().exists(part)
+    assert not staging_file(location).parent.exists()
     assert registry.head(f"/v2/{NAME}/blobs/{sha256(DATA)}").status_code == 404
+
+
+def test_cancelled_upload_drops_the_staging_file(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA)
+
+    assert registry.delete(location).status_code == 204
+
+    assert not staging_file(location).parent.exists()
+
+
+def test_chunk_cut_short_counts_for_nothing_and_the_retry_completes(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+
+    cut = registry.patch(
+        location,
+        CONTENT_LENGTH="12",
+        headers={"Content-Range": "8-19"},
+        **{"wsgi.input": Trickle(DATA[8:15])},
+    )
+
+    assert cut.status_code == 400
+    assert error_codes(cut) == ["SIZE_INVALID"]
+    assert registry.get(location)["Range"] == "0-7"
+    assert staging_file(location).read_bytes() == DATA[:8]
+
+    retry = registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
+    closed = registry.put(f"{location}?digest={sha256(DATA)}")
+
+    assert (retry.status_code, retry["Range"]) == (202, "0-19")
+    assert closed.status_code == 201
+    assert_blob(registry, sha256(DATA), DATA)
+
+
+def test_client_gone_mid_chunk_counts_for_nothing_and_the_retry_completes(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+
+    with pytest.raises(OSError):  # Django reports it as UnreadablePostError
+        registry.patch(
+            location,
+            CONTENT_LENGTH="12",
+            headers={"Content-Range": "8-19"},
+            **{"wsgi.input": Trickle(DATA[8:], fail_after=8)},
+        )
+
+    assert registry.get(location)["Range"] == "0-7"
+    assert staging_file(location).read_bytes() == DATA[:8]
+    registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
+    assert registry.put(f"{location}?digest={sha256(DATA)}").status_code == 201
+    assert_blob(registry, sha256(DATA), DATA)
+
+
+def test_chunk_past_the_size_limit_counts_for_nothing_and_a_smaller_one_completes(
+    registry, settings
+):
+    settings.HUB_MAX_BLOB_SIZE = 12
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+
+    refused = registry.patch(location, CONTENT_LENGTH="12", **{"wsgi.input": Trickle(DATA[8:])})
+
+    assert refused.status_code == 413
+    assert registry.get(location)["Range"] == "0-7"
+    assert staging_file(location).read_bytes() == DATA[:8]
+
+    retry = registry.patch(location, DATA[8:12], headers={"Content-Range": "8-11"})
+    closed = registry.put(f"{location}?digest={sha256(DATA[:12])}")
+
+    assert (retry.status_code, retry["Range"]) == (202, "0-11")
+    assert closed.status_code == 201
+    assert_blob(registry, sha256(DATA[:12]), DATA[:12])
+
+
+def test_bytes_past_the_recorded_offset_are_dropped(registry):
+    """What a process that died mid-chunk left behind: bytes in the staging
+    file that the session's offset does not count."""
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+    with staging_file(location).open("ab") as leftover:
+        leftover.write(b"half a chunk")
+
+    second = registry.patch(location, DATA[8:16], headers={"Content-Range": "8-15"})
+
+    assert (second.status_code, second["Range"]) == (202, "0-15")
+    assert staging_file(location).read_bytes() == DATA[:16]
+
+    with staging_file(location).open("ab") as leftover:
+        leftover.write(b"and again")
+    closed = registry.put(
+        f"{location}?digest={sha256(DATA)}", DATA[16:], headers={"Content-Range": "16-19"}
+    )
+
+    assert closed.status_code == 201
+    assert_blob(registry, sha256(DATA), DATA)
+
+
+def test_a_session_whose_bytes_are_gone_ends_instead_of_going_on(registry):
+    """Never continue past a hole: the client must start the blob again."""
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+    staging_file(location).unlink()
+
+    with pytest.raises(services.UploadUnknown):
+        registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
+
+    assert registry.get(location).status_code == 404
+    assert not staging_file(location).parent.exists()
+
+
+class HeldBody(io.BytesIO):
+    """A request body that stops after its first ``hold_after`` bytes until
+    ``release`` is set, as a slow client's does."""
+
+    def __init__(self, data, hold_after):
+        super().__init__(data)
+        self.hold_after = hold_after
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def read(self, size=-1):
+        before_hold = self.hold_after - self.tell()
+        if before_hold > 0:
+            return super().read(before_hold if size is None or size < 0 else min(size, before_hold))
+        self.holding.set()
+        self.release.wait(timeout=30)
+        return super().read(size)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chunks_at_one_offset_one_wins_the_other_is_416(staff_user):
+    """Two requests for one session never write at once: the second waits for
+    the first, then finds the offset it claimed is taken."""
+    setup = client_as("tester", "secret")
+    location = setup.post(f"/v2/{NAME}/blobs/uploads/")["Location"]
+    first, second = os.urandom(len(DATA)), os.urandom(len(DATA))
+    held = HeldBody(first, hold_after=8)
+    responses = {}
+
+    def send(key, **request):
+        try:
+            client = client_as("tester", "secret")
+            responses[key] = client.generic(
+                "PATCH",
+                location,
+                content_type="application/octet-stream",
+                headers={"Content-Range": "0-19"},
+                **request,
+            )
+        finally:
+            connection.close()
+
+    winner = threading.Thread(
+        target=send, args=("winner",), kwargs={"CONTENT_LENGTH": "20", "wsgi.input": held}
+    )
+    winner.start()
+    assert held.holding.wait(timeout=30)
+    loser = threading.Thread(target=send, args=("loser",), kwargs={"data": second})
+    loser.start()
+    loser.join(timeout=0.5)
+    waited = loser.is_alive()
+    held.release.set()
+    winner.join(timeout=30)
+    loser.join(timeout=30)
+
+    assert waited  # for the lock the first request holds
+    assert (responses["winner"].status_code, responses["winner"]["Range"]) == (202, "0-19")
+    assert responses["loser"].status_code == 416
+    assert responses["loser"]["Range"] == "0-19"
+    assert error_codes(responses["loser"]) == ["BLOB_UPLOAD_INVALID"]
+    closed = setup.put(
+        f"{location}?digest={sha256(first)}", b"", content_type="application/octet-stream"
+    )
+    assert closed.status_code == 201
+    assert setup.get(f"/v2/{NAME}/blobs/{sha256(first)}").getvalue() == first
