@@ -223,13 +223,15 @@ class Tag(models.Model):
 
 
 class Upload(models.Model):
-    """A blob upload session. Its bytes are kept as numbered parts in upload
-    storage, so any server process can take the next request."""
+    """A blob upload session, which any server process can continue. On a
+    local file system its bytes are appended to one staging file in upload
+    storage (locked while a request writes); on S3, which cannot append,
+    each chunk is a numbered part, joined when the upload closes."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
     offset = models.PositiveBigIntegerField(default=0)
-    # Names of the committed parts in upload storage, in order.
+    # Names of the committed parts in upload storage, in order (S3 only).
     parts = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -241,8 +241,9 @@ STORAGES = {
     "uploads": _upload_backend,
 }
 
-# Where a finished upload is assembled before it moves into blob storage.
-# On the same file system as the blob directory, the move is a rename.
+# Where request bodies are received (a monolithic upload, a blob assembled
+# from S3 parts) before they move into blob storage. On the same file system
+# as the blob directory, the move is a rename.
 HUB_SCRATCH_DIR = Path(env.str("HUB_SCRATCH_DIR", default=str(DATA_DIR / "tmp")))
 
 # How blob downloads leave the server:

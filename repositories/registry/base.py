@@ -164,6 +164,8 @@ def spec_errors():
         raise errors.BlobTooLarge(str(exc)) from None
     except services.UploadIncomplete as exc:
         raise errors.SizeInvalid(str(exc)) from None
+    except services.UploadUnknown:
+        raise errors.BlobUploadUnknown("the upload session has ended") from None
     except services.ManifestReferencesUnknown as exc:
         raise errors.ManifestBlobUnknown(str(exc), detail={"digests": exc.missing}) from None
     except services.ManifestRejected as exc:
