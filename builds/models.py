@@ -257,10 +257,6 @@ class Build(models.Model):
         return "".join(chunks.values_list("text", flat=True))
 
     @property
-    def started_at(self):
-        return self.cloning_at
-
-    @property
     def duration(self):
         """From the start of the clone to the end, or None before either."""
         if self.cloning_at is None or self.finished_at is None:

@@ -14,8 +14,6 @@ Every request also says what it is: ``X-Hub-Event`` (``push``, or ``test``
 for the settings page's "Send test") and ``X-Hub-Delivery`` (the delivery's
 number, the same on every attempt)."""
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 
@@ -27,6 +25,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from accounts.models import Visibility
 
 from . import net
+from .sources.base import sha256_signature
 
 EVENT_PUSH = "push"
 EVENT_TEST = "test"
@@ -103,10 +102,6 @@ def encode(payload):
     return json.dumps(payload).encode()
 
 
-def signature(secret, body):
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def request_headers(*, body, event, delivery_id, secret):
     headers = {
         "Content-Type": "application/json",
@@ -115,7 +110,7 @@ def request_headers(*, body, event, delivery_id, secret):
         DELIVERY_HEADER: str(delivery_id),
     }
     if secret:
-        headers[SIGNATURE_HEADER] = signature(secret, body)
+        headers[SIGNATURE_HEADER] = sha256_signature(secret, body)
     return headers
 
 

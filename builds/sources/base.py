@@ -91,6 +91,11 @@ class Source:
         return client
 
 
+def sha256_signature(secret, body):
+    """``sha256=<hex HMAC-SHA256 of body>``, as GitHub signs webhooks and Hub signs its own."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def signature_matches(header_value, body, secret):
     """Whether ``header_value`` is ``sha256=`` and the hex HMAC-SHA256 of
     ``body`` under ``secret``, compared in constant time."""
@@ -99,8 +104,8 @@ def signature_matches(header_value, body, secret):
     algorithm, _, presented = header_value.partition("=")
     if algorithm != "sha256" or not presented:
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), presented.strip().lower().encode())
+    expected = sha256_signature(secret, body)
+    return hmac.compare_digest(expected.encode(), f"sha256={presented.strip().lower()}".encode())
 
 
 def body_digest(body):
