@@ -323,7 +323,9 @@ class Registry:
     def create_user(self, name: str) -> str:
         """Create a (non-staff) user with a random password; return the password."""
         password = secrets.token_urlsafe(16)
-        self.manage("create_user", name, "--password", password, "--email", f"{name}@example.com")
+        # "--password=…": a random password may start with "-", which argparse
+        # would take for an option.
+        self.manage("create_user", name, f"--password={password}", f"--email={name}@example.com")
         self.users[name] = password
         return password
 
