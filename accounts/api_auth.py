@@ -3,14 +3,15 @@
 Three ways in, all ending in the same rules (permissions.can, visible_to):
 
 - ``Authorization: Bearer hub_pat_…``: a personal access token;
-- ``Authorization: Basic``: a username with a password or an access token,
-  checked by accounts.credentials like the registry's (so failures count
-  towards the lockout, and a locked-out caller gets 429);
+- ``Authorization: Basic``: a username with a password or a personal access
+  token, checked by accounts.credentials like the registry's (so failures
+  count towards the lockout, and a locked-out caller gets 429);
 - the browser's session, with CSRF enforced on unsafe methods.
 
-With a token, ``request.user`` is its user and ``request.auth`` the token;
-``api_actor()`` gives what permissions.can() should judge, so the token's
-scope caps what the caller may do.
+A build's token and a registry refresh token are refused: they are for the
+registry alone. With a token, ``request.user`` is its user and
+``request.auth`` the token; every check and listing takes ``api_actor()``, so
+the token's scope caps what the caller may do.
 """
 
 from django.conf import settings
@@ -38,7 +39,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if secret.startswith(services.TOKEN_PREFIX):
             token = services.access_token_authenticate(secret=secret)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or expired access token.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid or expired access token; the API takes personal access tokens (hub_pat_…)."
+            )
         return token.user, token
 
     def authenticate_header(self, request):
@@ -64,6 +67,8 @@ class BasicAuthentication(authentication.BaseAuthentication):
             actor = credentials.check(request._request, *basic)
         except credentials.LockedOut:
             raise TooManyFailedLogins(wait=settings.HUB_LOGIN_LOCKOUT_MINUTES * 60) from None
+        except credentials.TokenNotAccepted as refused:
+            raise exceptions.AuthenticationFailed(f"{str(refused).capitalize()}.") from None
         if actor is None:
             raise exceptions.AuthenticationFailed("Incorrect username, password or token.")
         if isinstance(actor, AccessToken):
@@ -88,7 +93,8 @@ def api_actor(request):
 
 class TokenScopeAllowsMethod(BasePermission):
     """A read-only token cannot change anything through the API, not even a
-    star; tokens that may write are judged further by permissions.can()."""
+    star; tokens that may write are judged further by permissions.can()
+    (settings and deletion take a full-scope token)."""
 
     message = "This access token is read-only."
 

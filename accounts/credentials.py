@@ -12,10 +12,27 @@ from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
 
 from . import services
+from .models import AccessToken
 
 
 class LockedOut(Exception):
     """Too many failed attempts from this client or for this user."""
+
+
+class TokenNotAccepted(Exception):
+    """A genuine token of a kind this surface does not take (a build's token
+    outside the registry, a refresh token used as a password)."""
+
+
+# The tokens each surface takes as a password. A build's token pushes and
+# pulls through the registry and is nobody anywhere else; a registry client's
+# refresh token (from `docker login`) serves the registry only.
+PERSONAL_TOKENS = (AccessToken.Kind.PERSONAL,)
+REGISTRY_TOKENS = tuple(AccessToken.Kind)
+_NOT_ACCEPTED = {
+    AccessToken.Kind.BUILD: "a build's token can only push and pull through the registry",
+    AccessToken.Kind.REFRESH: "a registry login's refresh token works with the registry only",
+}
 
 
 def parse_basic(header):
@@ -35,9 +52,10 @@ def _remembered_key(username, secret):
     return "credentials:" + hashlib.sha256(material).hexdigest()
 
 
-def check(request, username, secret):
-    """The actor these credentials stand for, a user or an access token, or
-    None. Raises LockedOut when the lockout is in force.
+def check(request, username, secret, *, token_kinds=PERSONAL_TOKENS):
+    """The actor these credentials stand for, a user or an access token (of
+    one of ``token_kinds``), or None. Raises LockedOut when the lockout is in
+    force, and TokenNotAccepted for a valid token of another kind.
 
     A password is hashed once; then, for a while, the same credentials are
     recognised by a keyed digest and the user's current password hash, so a
@@ -53,6 +71,8 @@ def check(request, username, secret):
     if kind is not None:
         token = services.access_token_authenticate(secret=secret, kind=kind)
         if token is not None and token.user.get_username().lower() == username.lower():
+            if kind not in token_kinds:
+                raise TokenNotAccepted(_NOT_ACCEPTED[kind])
             AxesProxyHandler.user_logged_in(sender=__name__, request=request, user=token.user)
             return token
         user_login_failed.send(sender=__name__, credentials=credentials, request=request)

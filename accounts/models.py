@@ -114,7 +114,7 @@ class Team(models.Model):
 class AccessTokenQuerySet(models.QuerySet):
     def active(self):
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
+        return self.filter(revoked_at__isnull=True, parent__revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
 
@@ -124,9 +124,10 @@ class AccessToken(models.Model):
     after `docker login`. Only a hash of the secret is stored."""
 
     class Scope(models.TextChoices):
-        READ = "read", "Read"
-        WRITE = "write", "Read & write"
-        DELETE = "delete", "Read, write & delete"
+        # What each may do, surface by surface, is permissions.SCOPE_ALLOWS.
+        READ = "read", "Read: pull and browse"
+        WRITE = "write", "Write: also push and tag"
+        FULL = "full", "Full: also delete, and change settings"
 
     class Kind(models.TextChoices):
         PERSONAL = "personal"
@@ -148,6 +149,11 @@ class AccessToken(models.Model):
     # "namespace/name": the token reaches this repository and no other (beyond
     # what anyone may read). Empty: every repository its user can reach.
     repository_name = models.CharField(max_length=512, blank=True)
+    # The token this one was made from (a refresh token from a `docker login`
+    # with an access token): it can do no more than its parent, and dies with it.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -159,5 +165,7 @@ class AccessToken(models.Model):
     @property
     def is_active(self):
         if self.revoked_at is not None:
+            return False
+        if self.parent_id is not None and not self.parent.is_active:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()

@@ -72,9 +72,17 @@ def signing_key():
     return SigningKey(private_key, public_key, _libtrust_kid(public_key))
 
 
-def issue(*, subject, access, audience):
+# The claim naming the access token a registry token was issued for, so that
+# the registry can judge the same caller (its scope, its one repository) on the
+# paths that ask more than the ``access`` claim answers: mounts, the catalog,
+# /v1/search.
+ACCESS_TOKEN_CLAIM = "hub_access_token"
+
+
+def issue(*, subject, access, audience, access_token_id=None):
     """A signed registry token for ``subject`` (a username, or "" for an
-    anonymous caller) granting ``access``. Returns ``(token, claims)``."""
+    anonymous caller) granting ``access``, issued to the caller holding the
+    access token ``access_token_id`` if any. Returns ``(token, claims)``."""
     key = signing_key()
     now = int(time.time())
     claims = {
@@ -87,6 +95,8 @@ def issue(*, subject, access, audience):
         "jti": secrets.token_urlsafe(16),
         "access": access,
     }
+    if access_token_id is not None:
+        claims[ACCESS_TOKEN_CLAIM] = access_token_id
     token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     return token, claims
 

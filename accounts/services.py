@@ -115,7 +115,14 @@ def _hash(secret):
 
 @transaction.atomic
 def access_token_create(
-    *, user, name, scope, expires_at=None, kind=AccessToken.Kind.PERSONAL, repository_name=""
+    *,
+    user,
+    name,
+    scope,
+    expires_at=None,
+    kind=AccessToken.Kind.PERSONAL,
+    repository_name="",
+    parent=None,
 ):
     """Create a token; returns ``(token, secret)``. The secret is shown once
     and only its hash is kept. ``repository_name`` limits it to one repository."""
@@ -132,6 +139,7 @@ def access_token_create(
         secret_hash=_hash(secret),
         expires_at=expires_at,
         repository_name=repository_name,
+        parent=parent,
     )
     return token, secret
 
@@ -162,12 +170,25 @@ def access_token_revoke(*, token):
     return token
 
 
-def refresh_token_create(*, user, scope, client_id=""):
-    """The long-lived token a registry client keeps after logging in."""
+def refresh_token_create(*, user, scope, client_id="", parent=None):
+    """The long-lived token a registry client keeps after logging in. Made
+    from an access token (``parent``), it has that token's scope at most,
+    expires no later and dies when that token is revoked."""
     expires_at = timezone.now() + timedelta(days=settings.HUB_REFRESH_TOKEN_DAYS)
+    if parent is not None:
+        if parent.repository_name:
+            raise ValueError("a token limited to one repository makes no refresh tokens")
+        scope = parent.scope
+        if parent.expires_at is not None:
+            expires_at = min(expires_at, parent.expires_at)
     name = f"{client_id or 'registry client'} login"
     return access_token_create(
-        user=user, name=name, scope=scope, expires_at=expires_at, kind=AccessToken.Kind.REFRESH
+        user=user,
+        name=name,
+        scope=scope,
+        expires_at=expires_at,
+        kind=AccessToken.Kind.REFRESH,
+        parent=parent,
     )
 
 

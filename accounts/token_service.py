@@ -19,12 +19,14 @@ def parse_scope(scope):
 def _repository_actions(actor, name, requested):
     if not is_valid_name(name):
         return []
-    wanted = set(permissions.ACTIONS) if "*" in requested else set(requested)
+    wanted = set(permissions.REGISTRY_ACTIONS) if "*" in requested else set(requested)
     # A repository that does not exist yet is judged by its namespace.
     target = services.repository_find(name=name) or (
         Namespace.objects.filter(name=split_name(name)[0]).first()
     )
-    return [a for a in permissions.ACTIONS if a in wanted and permissions.can(actor, target, a)]
+    return [
+        a for a in permissions.REGISTRY_ACTIONS if a in wanted and permissions.can(actor, target, a)
+    ]
 
 
 def grant(actor, scopes):
@@ -39,7 +41,9 @@ def grant(actor, scopes):
         if resource_type == "repository":
             actions = _repository_actions(actor, name, requested)
         elif resource_type == "registry" and name == "catalog":
-            actions = ["*"]  # the listing itself shows only what the caller may see
+            # The listing itself shows only what the caller may see; a
+            # build's token lists nothing.
+            actions = [] if permissions.is_limited_token(actor) else ["*"]
         else:
             actions = []
         if actions:

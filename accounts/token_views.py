@@ -10,6 +10,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from repositories import permissions
+
 from . import credentials, registry_tokens, services, token_service
 from .models import AccessToken
 
@@ -39,26 +41,29 @@ def _scopes(values):
     return [scope for value in values for scope in value.split() if scope]
 
 
-def _user_of(actor):
-    return actor.user if isinstance(actor, AccessToken) else actor
-
-
 def _refresh_token(actor, client_id):
-    """A refresh token that may do no more than ``actor``."""
-    scope = actor.scope if isinstance(actor, AccessToken) else AccessToken.Scope.DELETE
+    """A refresh token that may do no more than ``actor``, or None for a
+    build's token (the client then keeps the credentials it logged in with)."""
+    if permissions.is_limited_token(actor):
+        return None
+    parent = actor if isinstance(actor, AccessToken) else None
     _, secret = services.refresh_token_create(
-        user=_user_of(actor), scope=scope, client_id=client_id
+        user=permissions.acting_user(actor),
+        scope=AccessToken.Scope.FULL,
+        client_id=client_id,
+        parent=parent,
     )
     return secret
 
 
 def _issue(actor, scopes):
-    user = _user_of(actor)
+    user = permissions.acting_user(actor)
     access = token_service.grant(actor, scopes)
     token, claims = registry_tokens.issue(
         subject=user.get_username() if user.is_authenticated else "",
         access=access,
         audience=settings.HUB_REGISTRY_SERVICE,
+        access_token_id=actor.pk if isinstance(actor, AccessToken) else None,
     )
     issued_at = datetime.fromtimestamp(claims["iat"], UTC).isoformat().replace("+00:00", "Z")
     body = {"expires_in": settings.HUB_TOKEN_LIFETIME, "issued_at": issued_at}
@@ -74,6 +79,12 @@ def token(request):
         return _get(request)
     except credentials.LockedOut:
         return _locked_out()
+    except credentials.TokenNotAccepted as refused:
+        return _error(401, "UNAUTHORIZED", str(refused))
+
+
+def _check(request, username, password):
+    return credentials.check(request, username, password, token_kinds=credentials.REGISTRY_TOKENS)
 
 
 def _get(request):
@@ -81,13 +92,15 @@ def _get(request):
     header = request.headers.get("Authorization")
     if header:
         basic = credentials.parse_basic(header)
-        actor = basic and credentials.check(request, *basic)
+        actor = basic and _check(request, *basic)
         if not actor:
             return _unauthorized()
     token, _, body = _issue(actor, _scopes(request.GET.getlist("scope")))
     body.update(token=token, access_token=token)
-    if request.GET.get("offline_token") == "true" and _user_of(actor).is_authenticated:
-        body["refresh_token"] = _refresh_token(actor, request.GET.get("client_id", ""))
+    if request.GET.get("offline_token") == "true" and not permissions.is_anonymous(actor):
+        refresh_token = _refresh_token(actor, request.GET.get("client_id", ""))
+        if refresh_token:
+            body["refresh_token"] = refresh_token
     return JsonResponse(body)
 
 
@@ -95,7 +108,7 @@ def _oauth2(request):
     form = request.POST
     grant_type = form.get("grant_type")
     if grant_type == "password":
-        actor = credentials.check(request, form.get("username", ""), form.get("password", ""))
+        actor = _check(request, form.get("username", ""), form.get("password", ""))
     elif grant_type == "refresh_token":
         actor = services.access_token_authenticate(
             secret=form.get("refresh_token", ""), kind=AccessToken.Kind.REFRESH
@@ -110,7 +123,9 @@ def _oauth2(request):
         f"{entry['type']}:{entry['name']}:{','.join(entry['actions'])}" for entry in access
     )
     if grant_type == "password" and form.get("access_type") == "offline":
-        body["refresh_token"] = _refresh_token(actor, form.get("client_id", ""))
+        refresh_token = _refresh_token(actor, form.get("client_id", ""))
+        if refresh_token:
+            body["refresh_token"] = refresh_token
     elif grant_type == "refresh_token":
         body["refresh_token"] = form["refresh_token"]
     return JsonResponse(body)

@@ -277,11 +277,11 @@ def measure(kind, terms):
 
     anonymous = AnonymousUser()
     for term in terms[:5]:  # warm the caches a little
-        search_repositories(query=term, user=anonymous)
+        search_repositories(query=term, actor=anonymous)
     timings, found, corrected = [], 0, 0
     for term in terms:
         started = time.perf_counter()
-        result = search_repositories(query=term, user=anonymous)
+        result = search_repositories(query=term, actor=anonymous)
         timings.append((time.perf_counter() - started) * 1000)
         found += bool(result.results)
         corrected += result.suggestion is not None
@@ -311,7 +311,7 @@ def explain(term):
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(capture):
-        search_repositories(query=term, user=AnonymousUser())
+        search_repositories(query=term, actor=AnonymousUser())
     with connection.cursor() as cursor:
         for sql, params in executed[:2]:
             cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)

@@ -46,7 +46,7 @@ PHASE_STEPS = (
 
 
 def _require_admin(request, repository):
-    if not permissions.can(request.user, repository, permissions.DELETE):
+    if not permissions.can(request.user, repository, permissions.ADMIN):
         raise PermissionDenied("Only the repository's admins can configure and run its builds.")
 
 
@@ -212,7 +212,7 @@ def _status_context(request, repository, build):
         "row": build_row(build, timezone.now()),
         "steps": phase_steps(build),
         "outcome": outcome(build),
-        "can_admin": permissions.can(request.user, repository, permissions.DELETE),
+        "can_admin": permissions.can(request.user, repository, permissions.ADMIN),
     }
 
 

@@ -19,6 +19,11 @@ class Repository(models.Model):
     full_description = models.TextField(blank=True)
     is_official = models.BooleanField(default=False)
     is_automated = models.BooleanField(default=False)
+    # Created by a push that has not pushed a manifest yet. Such a repository
+    # is nobody's to see and is not in the search index, so an abandoned push
+    # leaves nothing behind once the upload sweep deletes it; its first
+    # manifest (or repository_create) makes it an ordinary repository.
+    is_pending = models.BooleanField(default=False)
     # Counters kept by the services, so pages and search never count rows.
     star_count = models.PositiveIntegerField(default=0)
     pull_count = models.PositiveBigIntegerField(default=0)
@@ -32,6 +37,15 @@ class Repository(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["namespace", "name"], name="repository_unique_name")
+        ]
+        indexes = [
+            # The upload sweep looks for abandoned pending repositories; they
+            # are few, so the index stays small however many repositories exist.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(is_pending=True),
+                name="repository_pending",
+            ),
         ]
         verbose_name_plural = "repositories"
 

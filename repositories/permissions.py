@@ -1,8 +1,15 @@
 """The one place that answers who may do what to a repository.
 
-Every registry request, page and API call asks ``can()``; the registry's
-token service asks it before it grants a scope. An actor is a user (maybe
-anonymous) or an access token, whose scope caps what its user may do.
+Every check asks about the caller, an *actor*: a user (maybe anonymous) or the
+access token the caller presented. A token acts for its user, capped by its
+scope; a token limited to one repository (a build's) pushes and pulls there
+and may only pull, through the registry, what its user may read elsewhere.
+Every registry request, page and API call asks ``can()``, every listing
+filters with ``Repository.objects.visible_to(actor)``, and the registry's
+token service asks ``can()`` before it grants a scope.
+
+There is deliberately no public "permission of this user" helper: handed a
+token's user, it would forget the token's scope.
 """
 
 from django.contrib.auth.models import AnonymousUser
@@ -12,31 +19,44 @@ from accounts.models import AccessToken, Membership, Namespace, Visibility
 from .models import Collaborator, Permission, Repository, TeamAccess
 
 PULL = "pull"
-PUSH = "push"
-DELETE = "delete"
-ACTIONS = (PULL, PUSH, DELETE)
+PUSH = "push"  # push images and move tags
+DELETE = "delete"  # delete tags, manifests, blobs and the repository
+ADMIN = "admin"  # change settings: visibility, descriptions, access, webhooks, builds
+# What a registry token may grant (Docker's token scopes).
+REGISTRY_ACTIONS = (PULL, PUSH, DELETE)
+ACTIONS = (*REGISTRY_ACTIONS, ADMIN)
 
 _RANK = {None: 0, Permission.READ: 1, Permission.WRITE: 2, Permission.ADMIN: 3}
-_NEEDED = {PULL: Permission.READ, PUSH: Permission.WRITE, DELETE: Permission.ADMIN}
-_TOKEN_ALLOWS = {
-    AccessToken.Scope.READ: {PULL},
-    AccessToken.Scope.WRITE: {PULL, PUSH},
-    AccessToken.Scope.DELETE: {PULL, PUSH, DELETE},
+_NEEDED = {
+    PULL: Permission.READ,
+    PUSH: Permission.WRITE,
+    DELETE: Permission.ADMIN,
+    ADMIN: Permission.ADMIN,
+}
+SCOPE_ALLOWS = {
+    AccessToken.Scope.READ: frozenset({PULL}),
+    AccessToken.Scope.WRITE: frozenset({PULL, PUSH}),
+    AccessToken.Scope.FULL: frozenset(ACTIONS),
 }
 
 
-def _user_and_cap(actor, target):
-    if isinstance(actor, AccessToken):
-        if actor.repository_name and not (
-            isinstance(target, Repository) and target.full_name == actor.repository_name
-        ):
-            # A token limited to one repository is nobody anywhere else.
-            return AnonymousUser(), _TOKEN_ALLOWS[actor.scope]
-        return actor.user, _TOKEN_ALLOWS[actor.scope]
-    return actor, set(ACTIONS)
+def is_anonymous(actor):
+    return not isinstance(actor, AccessToken) and not actor.is_authenticated
 
 
-def permission_on(user, repository):
+def is_limited_token(actor):
+    """Whether ``actor`` is a token limited to one repository (a build's):
+    it pushes and pulls there and is nobody on every other surface."""
+    return isinstance(actor, AccessToken) and bool(actor.repository_name)
+
+
+def acting_user(actor):
+    """The user an actor acts for, to record who did something (who pushed a
+    tag). Never ask permissions of it: that forgets a token's scope."""
+    return actor.user if isinstance(actor, AccessToken) else actor
+
+
+def _permission_of(user, repository):
     """The highest Permission ``user`` holds on ``repository``, or None."""
     granted = Permission.READ if repository.visibility == Visibility.PUBLIC else None
     if not user.is_authenticated:
@@ -79,6 +99,22 @@ def can_create_in(user, namespace):
     )
 
 
+def _user_and_cap(actor, target):
+    """The user whose rights count, and the actions the actor may take at most."""
+    if not isinstance(actor, AccessToken):
+        return actor, ACTIONS
+    if not actor.is_active:
+        return AnonymousUser(), ()
+    cap = SCOPE_ALLOWS[actor.scope]
+    if actor.repository_name and not (
+        isinstance(target, Repository) and target.full_name == actor.repository_name
+    ):
+        # Elsewhere a build's token may only pull, so that FROM an image its
+        # user may read works; it never creates or changes anything else.
+        cap = cap & {PULL} if isinstance(target, Repository) else ()
+    return actor.user, cap
+
+
 def can(actor, target, action):
     """Whether ``actor`` may take ``action`` on ``target``: a Repository, or
     for one that does not exist yet, the Namespace it would live in (or None
@@ -88,10 +124,13 @@ def can(actor, target, action):
     user, cap = _user_and_cap(actor, target)
     if action not in cap:
         return False
+    if isinstance(target, Repository) and not target.is_pending:
+        return _RANK[_permission_of(user, target)] >= _RANK[_NEEDED[action]]
+    # A repository that does not exist yet, or that a push has begun but has
+    # no manifest yet: who may create it may push to it, read what it pushed
+    # and delete that again.
     if isinstance(target, Repository):
-        return _RANK[permission_on(user, target)] >= _RANK[_NEEDED[action]]
-    # A repository that does not exist yet: who may create it may push to it
-    # and read what it pushed.
+        return action in REGISTRY_ACTIONS and can_create_in(user, target.namespace)
     return action in (PULL, PUSH) and can_create_in(user, target)
 
 

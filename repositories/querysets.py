@@ -18,9 +18,25 @@ class RepositoryQuerySet(models.QuerySet):
         namespace, name = split_name(full_name)
         return self.filter(namespace__name=namespace, name=name)
 
-    def visible_to(self, user):
-        """Repositories ``user`` may read: the public ones, and the private
-        ones it owns or was given access to (the rules of permissions.can)."""
+    def visible_to(self, actor):
+        """Repositories ``actor`` may see (the rules of permissions.can): a
+        user's are the public ones and the private ones it owns or was given
+        access to; an access token sees what its user sees, a build's token
+        only its own repository. A repository a push has begun but that has
+        no manifest yet is nobody's to see."""
+        from accounts.models import AccessToken
+
+        shown = self.filter(is_pending=False)
+        if not isinstance(actor, AccessToken):
+            return shown._readable_by(actor)
+        if not actor.is_active:
+            return self.none()
+        shown = shown._readable_by(actor.user)
+        if actor.repository_name:
+            shown = shown.by_full_name(actor.repository_name)
+        return shown
+
+    def _readable_by(self, user):
         from accounts.models import Membership, Visibility
 
         from .models import Collaborator, TeamAccess

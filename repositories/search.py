@@ -41,6 +41,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Namespace, Visibility
 
+from . import permissions
 from .models import PullDay, Repository, SearchEntry, SearchWord
 
 SORTS = ("best", "stars", "pulls", "updated")
@@ -133,9 +134,10 @@ class SearchResults:
 
 
 def search_repositories(
-    *, query, user, official=None, automated=None, sort="best", page=1, page_size=25
+    *, query, actor, official=None, automated=None, sort="best", page=1, page_size=25
 ):
-    """Repositories ``user`` may read that match ``query``, one page of them.
+    """Repositories ``actor`` (a user, anonymous, or an access token) may
+    read that match ``query``, one page of them.
 
     ``official`` and ``automated`` filter when True or False. ``sort`` is one
     of SORTS; "best" puts an exact name first, then official repositories,
@@ -148,12 +150,12 @@ def search_repositories(
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     backend = _backend()
     parsed = _Query.parse(query)
-    conditions = _conditions(user, official, automated)
-    found = _search(backend, parsed, conditions, sort, page, page_size, user)
+    conditions = _conditions(actor, official, automated)
+    found = _search(backend, parsed, conditions, sort, page, page_size, actor)
     if found.total == 0 and parsed.terms:
         corrected = _correct(backend, parsed)
         if corrected is not None:
-            retry = _search(backend, corrected, conditions, sort, page, page_size, user)
+            retry = _search(backend, corrected, conditions, sort, page, page_size, actor)
             if retry.total:
                 retry.query = parsed.text
                 retry.suggestion = corrected.text
@@ -230,18 +232,21 @@ class _Query:
         return "(e.namespace = %s AND e.name = %s)", [namespace, name]
 
 
-def _conditions(user, official, automated):
-    """SQL and params limiting entries ``e`` to what ``user`` may read and the
-    filters ask for. What a signed-in user may read beyond the public
+def _conditions(actor, official, automated):
+    """SQL and params limiting entries ``e`` to what ``actor`` may read and the
+    filters ask for. What a signed-in caller may read beyond the public
     repositories is Repository.objects.visible_to's answer, as a subquery."""
-    if user is not None and user.is_authenticated:
+    if permissions.is_anonymous(actor):
+        where, params = ["e.is_public"], []
+    elif permissions.is_limited_token(actor):  # sees its own repository alone
+        sql, params = Repository.objects.visible_to(actor).values("pk").query.sql_with_params()
+        where, params = [f"e.repository_id IN ({sql})"], list(params)
+    else:
         private = (
-            Repository.objects.visible_to(user).filter(visibility=Visibility.PRIVATE).values("pk")
+            Repository.objects.visible_to(actor).filter(visibility=Visibility.PRIVATE).values("pk")
         )
         sql, params = private.query.sql_with_params()
         where, params = [f"(e.is_public OR e.repository_id IN ({sql}))"], list(params)
-    else:
-        where, params = ["e.is_public"], []
     if official is not None:
         where.append("e.is_official" if official else "NOT e.is_official")
     if automated is not None:
@@ -249,7 +254,7 @@ def _conditions(user, official, automated):
     return " AND ".join(where), params
 
 
-def _search(backend, parsed, conditions, sort, page, page_size, user):
+def _search(backend, parsed, conditions, sort, page, page_size, actor):
     found = SearchResults(query=parsed.text, page=page, page_size=page_size)
     if parsed.text and not parsed.terms:
         return found  # punctuation only: nothing to look for
@@ -261,15 +266,15 @@ def _search(backend, parsed, conditions, sort, page, page_size, user):
         return found
     limit = min(page_size, CAP - offset)
     ids = backend.page(parsed, conditions, sort, offset, limit, walk=counted.plentiful)
-    found.results = _load(backend, ids, parsed, user)
+    found.results = _load(backend, ids, parsed, actor)
     return found
 
 
-def _load(backend, ids, parsed, user):
+def _load(backend, ids, parsed, actor):
     """The page's repositories in ``ids`` order, highlighted. Loaded through
     visible_to again: the index decided, this only makes sure."""
     repositories = (
-        Repository.objects.visible_to(user).select_related("namespace").filter(pk__in=ids)
+        Repository.objects.visible_to(actor).select_related("namespace").filter(pk__in=ids)
     )
     repositories = backend.with_highlights(repositories, parsed)
     by_id = {repository.pk: repository for repository in repositories}
@@ -418,7 +423,8 @@ class _Backend:
             f"INSERT INTO {ENTRY} (repository_id, {names}) "
             f"SELECT r.id, {values} FROM {REPOSITORY} r "
             f"JOIN {NAMESPACE} n ON n.id = r.namespace_id "
-            f"WHERE {where} ON CONFLICT (repository_id) DO UPDATE SET {updates}"
+            f"WHERE ({where}) AND NOT r.is_pending "
+            f"ON CONFLICT (repository_id) DO UPDATE SET {updates}"
         )
         return sql, [Visibility.PUBLIC, _recent_since()]
 
@@ -436,9 +442,12 @@ class _Backend:
             _vocabulary_adjust(cursor, old and old[0], cursor.fetchone()[0])
 
     def lock(self, cursor, repository_id):
-        """Whether the repository exists; locks it where the database can, so
-        two updates of one repository count its words once."""
-        cursor.execute(f"SELECT 1 FROM {REPOSITORY} WHERE id = %s", [repository_id])
+        """Whether the repository exists and has content (a pending one is
+        nobody's to find); locks it where the database can, so two updates of
+        one repository count its words once."""
+        cursor.execute(
+            f"SELECT 1 FROM {REPOSITORY} WHERE id = %s AND NOT is_pending", [repository_id]
+        )
         return cursor.fetchone() is not None
 
     def write_text(self, cursor, repository_ids):
@@ -555,7 +564,10 @@ class _PostgreSQL(_Backend):
         return f"e.{column} @@ to_tsquery({self.CONFIG}, %s)", [self.tsquery(parsed.terms)]
 
     def lock(self, cursor, repository_id):
-        cursor.execute(f"SELECT 1 FROM {REPOSITORY} WHERE id = %s FOR UPDATE", [repository_id])
+        cursor.execute(
+            f"SELECT 1 FROM {REPOSITORY} WHERE id = %s AND NOT is_pending FOR UPDATE",
+            [repository_id],
+        )
         return cursor.fetchone() is not None
 
     def top(self, condition, params, conditions, order, walk):
@@ -789,7 +801,8 @@ class _SQLite(_Backend):
             cursor.execute(
                 f"INSERT INTO {TEXT} (rowid, name, namespace, description, full_description) "
                 f"SELECT r.id, r.name, n.name, r.description, r.full_description "
-                f"FROM {REPOSITORY} r JOIN {NAMESPACE} n ON n.id = r.namespace_id"
+                f"FROM {REPOSITORY} r JOIN {NAMESPACE} n ON n.id = r.namespace_id "
+                "WHERE NOT r.is_pending"
             )
             cursor.execute(f"SELECT name FROM {ENTRY}")
             counts = {}

@@ -115,7 +115,11 @@ def _forget_repository(repository):
 def repository_get_or_create(*, name, creator=None):
     """The repository a push to ``name`` lands in, created on first push with
     its namespace's default visibility. The caller has been authorized: a
-    namespace that does not exist yet is one staff may bring about."""
+    namespace that does not exist yet is one staff may bring about.
+
+    A repository created here is pending: unlisted and unsearchable until its
+    first manifest (manifest_put), so that a push abandoned before then shows
+    nothing and is swept away (repository_sweep_pending)."""
     namespace_name, repo_name = split_name(name)
     namespace = Namespace.objects.filter(name=namespace_name).first()
     if namespace is None:
@@ -125,11 +129,10 @@ def repository_get_or_create(*, name, creator=None):
             repository, created = Repository.objects.get_or_create(
                 namespace=namespace,
                 name=repo_name,
-                defaults={"visibility": namespace.default_visibility},
+                defaults={"visibility": namespace.default_visibility, "is_pending": True},
             )
             if created:
                 _grant_creator(repository, creator)
-                search_index_update(repository=repository)
     except IntegrityError:  # created by a concurrent push
         repository = Repository.objects.get(namespace=namespace, name=repo_name)
     return repository
@@ -164,16 +167,34 @@ def _grant_creator(repository, creator):
 def repository_create(
     *, namespace, name, visibility=None, description="", full_description="", creator=None
 ):
+    """Create a repository. One that a push has begun but not given a manifest
+    yet (pending) is nobody's to see, so it is not "already there": it is
+    adopted, with the fields asked for here."""
     _check_repository_name(namespace, name)
-    if Repository.objects.filter(namespace=namespace, name=name).exists():
-        raise RepositoryInvalid(f"{namespace.name}/{name} already exists.")
-    repository = Repository.objects.create(
-        namespace=namespace,
-        name=name,
-        visibility=visibility or namespace.default_visibility,
-        description=description,
-        full_description=full_description,
-    )
+    fields = {
+        "visibility": visibility or namespace.default_visibility,
+        "description": description,
+        "full_description": full_description,
+    }
+    # Locked, so that a first manifest pushed meanwhile waits for the adoption
+    # (and then finds nothing left to flip) instead of racing it.
+    existing = Repository.objects.select_for_update().filter(namespace=namespace, name=name)
+    repository, created = existing.first(), False
+    if repository is None:
+        try:
+            with transaction.atomic():
+                repository = Repository.objects.create(namespace=namespace, name=name, **fields)
+                created = True
+        except IntegrityError:  # a first push created it meanwhile: adopt that one
+            repository = existing.get()
+    if not created:
+        if not repository.is_pending:
+            raise RepositoryInvalid(f"{namespace.name}/{name} already exists.")
+        for field, value in fields.items():
+            setattr(repository, field, value)
+        repository.is_pending = False
+        repository.save(update_fields=[*fields, "is_pending", "updated_at"])
+        _forget_repository(repository)
     _grant_creator(repository, creator)
     search_index_update(repository=repository)
     return repository
@@ -227,8 +248,8 @@ def star_remove(*, user, repository):
     return bool(deleted)
 
 
-def catalog_page(*, user, last=None, limit):
-    repositories = Repository.objects.visible_to(user).catalog_after(last)
+def catalog_page(*, actor, last=None, limit):
+    repositories = Repository.objects.visible_to(actor).catalog_after(last)
     return [repo.full_name for repo in repositories[:limit]]
 
 
@@ -452,6 +473,34 @@ def upload_sweep(*, older_than):
     return count
 
 
+def repository_sweep_pending(*, older_than):
+    """Delete the repositories pushes began and abandoned: pending (no manifest
+    yet), created more than ``older_than`` seconds ago, with no upload session
+    left (run upload_sweep first) and no blob linked since then. Their blob
+    links go with them, so garbage collection can take the blobs. Returns how
+    many were deleted."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than)
+    abandoned = (
+        Repository.objects.filter(is_pending=True, created_at__lt=cutoff)
+        .exclude(Exists(Upload.objects.filter(repository=OuterRef("pk"))))
+        .exclude(
+            Exists(RepositoryBlob.objects.filter(repository=OuterRef("pk"), created_at__gte=cutoff))
+        )
+    )
+    count = 0
+    for pk in list(abandoned.values_list("pk", flat=True)):
+        with transaction.atomic():
+            # Asked again under the row's lock: a push may have started an
+            # upload, linked a blob or pushed its manifest since the list was
+            # read (a manifest_put flipping it holds this lock until it commits).
+            repository = abandoned.select_for_update().filter(pk=pk).first()
+            if repository is None:
+                continue
+            repository_delete(repository=repository)
+            count += 1
+    return count
+
+
 def blob_collect_garbage(*, grace_seconds):
     """Drop what no manifest needs. A repository's link to a blob that none
     of its manifests references goes after ``grace_seconds`` (time for the
@@ -558,6 +607,15 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
 
     with transaction.atomic():
         blobs, children = _referenced_content(repository, parsed)
+        # The first manifest makes a pending repository an ordinary one. The
+        # UPDATE is conditional, so of concurrent first pushes exactly one
+        # flips it, and it locks the row, so the sweep of abandoned pushes
+        # (which re-checks is_pending under the same lock) cannot delete it
+        # under this push. Nothing makes a repository pending again, so one
+        # that is not pending in memory is not in the database either.
+        first_content = repository.is_pending and bool(
+            Repository.objects.filter(pk=repository.pk, is_pending=True).update(is_pending=False)
+        )
         manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
         if manifest is None:
             manifest = _manifest_create(repository, digest, payload, parsed, blobs, children)
@@ -573,7 +631,13 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
                 },
             )
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
-        search_index_refresh(repository_ids=[repository.pk])
+        if first_content:
+            search_index_update(repository=repository)
+            # repository_find cached it as pending, which permissions judge
+            # like a repository that does not exist yet.
+            _forget_repository(repository)
+        else:
+            search_index_refresh(repository_ids=[repository.pk])
         _forget_cached(repository)
         if tags:
             pusher = _user_or_none(pusher)
@@ -583,6 +647,7 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
                 tags=tags,
                 pusher_id=pusher.pk if pusher else None,
             )
+    repository.is_pending = False  # flipped here, or by a concurrent first push
     return manifest, parsed
 
 

@@ -6,7 +6,12 @@ from . import search, services
 
 @shared_task
 def upload_sweep_task():
-    return services.upload_sweep(older_than=settings.HUB_UPLOAD_MAX_AGE)
+    """Stale uploads, then the repositories abandoned pushes left: in this
+    order, so that a repository whose last upload just went goes too. A push
+    may take as long as an upload may stay, so both use the same age."""
+    uploads = services.upload_sweep(older_than=settings.HUB_UPLOAD_MAX_AGE)
+    repositories = services.repository_sweep_pending(older_than=settings.HUB_UPLOAD_MAX_AGE)
+    return {"uploads": uploads, "repositories": repositories}
 
 
 @shared_task

@@ -8,13 +8,13 @@ bare, as Docker Hub shows its official images ("nginx", not "library/nginx"),
 and `docker pull HOST/nginx` pulls exactly that repository.
 """
 
-from django.contrib.auth.models import AnonymousUser
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
+from . import permissions
 from .oci.names import DEFAULT_NAMESPACE
 from .registry import errors
-from .registry.auth import principal
+from .registry.auth import challenge, principal
 from .search import search_repositories
 
 DEFAULT_LIMIT = 25
@@ -57,16 +57,21 @@ def _result(repository):
 
 
 def _caller(request):
-    """The user searching. A bearer token's user is loaded here, so that one
-    deleted since the token was issued is answered like wrong credentials."""
-    user = principal(request).user
-    return user if user.is_authenticated else AnonymousUser()
+    """Who is searching: what /v2/ would make of the same credentials. A bad
+    or expired bearer token gets the same 401 and challenge as on /v2/, and a
+    build's token, which only pushes and pulls, is refused."""
+    found = principal(request)
+    if found.error:
+        raise errors.Unauthorized(headers=challenge(request, error=found.error))
+    if permissions.is_limited_token(found.actor):
+        raise errors.Unauthorized("a build's token can only push and pull through the registry")
+    return found.actor
 
 
 @require_safe
 def search(request):
     try:
-        user = _caller(request)
+        actor = _caller(request)
     except errors.RegistryError as error:  # wrong credentials, or locked out
         response = JsonResponse({"error": error.message}, status=error.status)
         for header, value in error.headers.items():
@@ -79,7 +84,7 @@ def search(request):
     if page is None or page < 1:
         return _bad_request("page must be an integer from 1")
     query = request.GET.get("q", "")
-    found = search_repositories(query=query, user=user, page=page, page_size=limit)
+    found = search_repositories(query=query, actor=actor, page=page, page_size=limit)
     return JsonResponse(
         {
             "num_pages": found.num_pages,

@@ -41,7 +41,7 @@ def repository_readable(request, namespace, name):
 def repository_administered(request, namespace, name):
     """The repository, as ``repository_readable``; 403 for a reader who is not its admin."""
     repository = repository_readable(request, namespace, name)
-    if not permissions.can(request.user, repository, permissions.DELETE):
+    if not permissions.can(request.user, repository, permissions.ADMIN):
         raise PermissionDenied("Only the repository's admins can do this.")
     return repository
 
@@ -101,7 +101,7 @@ def search(request):
     automated = _flag(request.GET.get("automated"))
     found = search_repositories(
         query=query,
-        user=request.user,
+        actor=request.user,
         official=official,
         automated=automated,
         sort=sort,
@@ -156,7 +156,7 @@ def repository_context(request, repository, tab):
     """What every tab of a repository's page needs: its header, with the
     star button and the tabs (``tab`` is the current one). Tabs that other
     apps serve use it too."""
-    can_admin = permissions.can(request.user, repository, permissions.DELETE)
+    can_admin = permissions.can(request.user, repository, permissions.ADMIN)
     return {
         "repository": repository,
         "tab": tab,

@@ -25,12 +25,12 @@ _ORDER = {
 _TIE_BREAK = ("namespace__name", "name", "pk")
 
 
-def search_page(*, user, query, official=None, automated=None, sort=BEST, page, page_size):
+def search_page(*, actor, query, official=None, automated=None, sort=BEST, page, page_size):
     """One page of search results (repositories.search), for a query over
     every namespace."""
     return search.search_repositories(
         query=query,
-        user=user,
+        actor=actor,
         official=official,
         automated=automated,
         sort=sort,
@@ -40,13 +40,13 @@ def search_page(*, user, query, official=None, automated=None, sort=BEST, page, 
 
 
 def repositories_matching(
-    *, user, query="", namespace=None, official=None, automated=None, sort=BEST
+    *, actor, query="", namespace=None, official=None, automated=None, sort=BEST
 ):
-    """Repositories ``user`` may see, filtered and sorted, as a queryset: for
+    """Repositories ``actor`` may see, filtered and sorted, as a queryset: for
     browsing, and for searching within one namespace (which the search index
     does not filter by; a namespace holds few enough repositories for a plain
     substring match). An exact name comes first when sorting by best match."""
-    repositories = Repository.objects.visible_to(user).select_related("namespace")
+    repositories = Repository.objects.visible_to(actor).select_related("namespace")
     if namespace:
         repositories = repositories.filter(namespace__name=namespace)
     if official is not None:

@@ -34,6 +34,7 @@ class Permissions(serializers.Serializer):
     pull = serializers.BooleanField()
     push = serializers.BooleanField()
     delete = serializers.BooleanField()
+    admin = serializers.BooleanField(help_text="Change the repository's settings.")
 
 
 class RepositoryDetailSerializer(RepositorySerializer):

@@ -17,7 +17,7 @@ from accounts.api_auth import api_actor
 from accounts.models import Namespace
 
 from .. import permissions, services
-from ..models import Permission, Repository, Tag
+from ..models import Repository, Tag
 from . import serializers
 from .filters import repositories_matching, search_page
 from .pagination import RepositoryPagination
@@ -27,7 +27,7 @@ def _repository_or_404(request, namespace, name):
     """The repository if the caller may see it; a private one it may not see
     is answered like a missing one, so neither is revealed."""
     repository = (
-        Repository.objects.visible_to(request.user)
+        Repository.objects.visible_to(api_actor(request))
         .select_related("namespace")
         .filter(namespace__name=namespace, name=name)
         .first()
@@ -74,7 +74,7 @@ class RepositoryList(generics.ListAPIView):
     def get_queryset(self):
         query = self.query
         return repositories_matching(
-            user=self.request.user,
+            actor=api_actor(self.request),
             query=query.get("q", ""),
             namespace=query["namespace"],
             official=query["official"],
@@ -93,7 +93,7 @@ class RepositoryList(generics.ListAPIView):
         found = self.paginator.paginate_search(
             functools.partial(
                 search_page,
-                user=request.user,
+                actor=api_actor(request),
                 query=query["q"],
                 official=query["official"],
                 automated=query["automated"],
@@ -171,17 +171,19 @@ class RepositoryDetail(APIView):
     )
     def patch(self, request, namespace, name):
         repository = _repository_or_404(request, namespace, name)
-        # Settings are a repository admin's; the token scope check has already
-        # turned away read-only tokens.
         _require(
-            permissions.permission_on(request.user, repository) == Permission.ADMIN,
-            "Only the repository's admins may change it.",
+            permissions.can(api_actor(request), repository, permissions.ADMIN),
+            "Only the repository's admins may change it, with a full-scope token or a "
+            "browser session.",
         )
         data = serializers.RepositoryUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = data.validated_data
         if "is_official" in changes:
-            _require(request.user.is_staff, "Only staff may mark a repository official.")
+            _require(
+                permissions.acting_user(api_actor(request)).is_staff,
+                "Only staff may mark a repository official.",
+            )
         if changes:
             repository = services.repository_update(repository=repository, **changes)
         return self._render(repository)
@@ -248,9 +250,8 @@ class Star(APIView):
 
     def _render(self, request, repository):
         repository.refresh_from_db(fields=["star_count"])
-        starred = (
-            request.user.is_authenticated and repository.stars.filter(user=request.user).exists()
-        )
+        user = permissions.acting_user(api_actor(request))
+        starred = user.is_authenticated and repository.stars.filter(user=user).exists()
         return Response({"starred": starred, "star_count": repository.star_count})
 
     def get(self, request, namespace, name):
@@ -259,12 +260,14 @@ class Star(APIView):
     @extend_schema(request=None)
     def put(self, request, namespace, name):
         repository = _repository_or_404(request, namespace, name)
-        services.star_add(user=request.user, repository=repository)
+        services.star_add(user=permissions.acting_user(api_actor(request)), repository=repository)
         return self._render(request, repository)
 
     def delete(self, request, namespace, name):
         repository = _repository_or_404(request, namespace, name)
-        services.star_remove(user=request.user, repository=repository)
+        services.star_remove(
+            user=permissions.acting_user(api_actor(request)), repository=repository
+        )
         return self._render(request, repository)
 
 
@@ -278,7 +281,7 @@ class StarredList(generics.ListAPIView):
     def get_queryset(self):
         user = get_object_or_404(get_user_model(), username=self.kwargs["username"], is_active=True)
         return (
-            Repository.objects.visible_to(self.request.user)
+            Repository.objects.visible_to(api_actor(self.request))
             .filter(stars__user=user)
             .select_related("namespace")
             .order_by("-stars__created_at", "pk")

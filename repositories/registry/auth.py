@@ -25,19 +25,16 @@ from .errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 @dataclass
 class Principal:
     """The caller: ``actor`` is what permissions.can() judges (a user,
-    anonymous, or an access token); ``access`` is what a bearer token grants
-    (None without one), keyed by canonical repository name."""
+    anonymous, or the access token the caller logged in with, whether it sent
+    it here as Basic credentials or a bearer token was issued for it);
+    ``access`` is what a bearer token grants (None without one), keyed by
+    canonical repository name."""
 
     actor: object
     access: dict | None = None
     catalog: bool = False
     has_credentials: bool = False
     error: str = ""
-    user: object = None
-
-    def __post_init__(self):
-        if self.user is None:
-            self.user = self.actor.user if isinstance(self.actor, AccessToken) else self.actor
 
 
 def _canonical(name):
@@ -56,9 +53,17 @@ def _from_bearer(token):
         elif entry.get("type") == "registry" and entry.get("name") == "catalog":
             catalog = True
     username = claims["sub"]
-    user = SimpleLazyObject(lambda: _token_user(username)) if username else AnonymousUser()
-    # The user is loaded only if a view needs it (a push records its pusher).
-    return Principal(user, user=user, access=access, catalog=catalog, has_credentials=True)
+    token_id = claims.get(registry_tokens.ACCESS_TOKEN_CLAIM)
+    # The actor is loaded only if a view needs more than ``access`` (a push
+    # records its pusher; a mount, the catalog and /v1/search list what the
+    # actor may read), so a pull makes no query.
+    if token_id is not None:
+        actor = SimpleLazyObject(lambda: _token_actor(token_id, username))
+    elif username:
+        actor = SimpleLazyObject(lambda: _token_user(username))
+    else:
+        actor = AnonymousUser()
+    return Principal(actor, access=access, catalog=catalog, has_credentials=True)
 
 
 def _token_user(username):
@@ -66,6 +71,18 @@ def _token_user(username):
     if user is None:  # deleted or deactivated since the token was issued
         raise Unauthorized("the token's user no longer exists")
     return user
+
+
+def _token_actor(token_id, username):
+    token = (
+        AccessToken.objects.active()
+        .select_related("user")
+        .filter(pk=token_id, user__username=username, user__is_active=True)
+        .first()
+    )
+    if token is None:  # revoked or expired since the registry token was issued
+        raise Unauthorized("the access token this login used is no longer valid")
+    return token
 
 
 def principal(request):
@@ -76,21 +93,29 @@ def principal(request):
         if scheme.lower() == "bearer":
             found = _from_bearer(value.strip())
         elif scheme.lower() == "basic":
-            basic = credentials.parse_basic(header)
-            try:
-                actor = basic and credentials.check(request, *basic)
-            except credentials.LockedOut:
-                raise TooManyRequests(
-                    "too many failed login attempts",
-                    headers={"Retry-After": str(settings.HUB_LOGIN_LOCKOUT_MINUTES * 60)},
-                ) from None
-            if not actor:
-                raise Unauthorized("incorrect username or password", headers=challenge(request))
-            found = Principal(actor, has_credentials=True)
+            found = Principal(_basic_actor(request, header), has_credentials=True)
         else:
             found = Principal(AnonymousUser())
         request._registry_principal = found
     return request._registry_principal
+
+
+def _basic_actor(request, header):
+    basic = credentials.parse_basic(header)
+    try:
+        actor = basic and credentials.check(
+            request, *basic, token_kinds=credentials.REGISTRY_TOKENS
+        )
+    except credentials.LockedOut:
+        raise TooManyRequests(
+            "too many failed login attempts",
+            headers={"Retry-After": str(settings.HUB_LOGIN_LOCKOUT_MINUTES * 60)},
+        ) from None
+    except credentials.TokenNotAccepted as refused:
+        raise Unauthorized(str(refused), headers=challenge(request)) from None
+    if not actor:
+        raise Unauthorized("incorrect username or password", headers=challenge(request))
+    return actor
 
 
 def challenge(request, scope=None, error=""):
@@ -148,6 +173,8 @@ def authorize(request, *, name, repository, action):
 
 def authorize_catalog(request):
     found = principal(request)
+    if found.access is None and permissions.is_limited_token(found.actor):
+        raise Denied("a build's token can only push and pull its repository")
     if found.catalog or (found.has_credentials and found.access is None):
         return found
     raise Unauthorized(headers=challenge(request, "registry:catalog:*", found.error))

@@ -102,7 +102,9 @@ def repository_for_push(request, name):
     repository = services.repository_find(name=name)
     found = authorize(request, name=name, repository=repository, action=permissions.PUSH)
     if repository is None:
-        repository = services.repository_get_or_create(name=name, creator=found.user)
+        repository = services.repository_get_or_create(
+            name=name, creator=permissions.acting_user(found.actor)
+        )
     return repository, found
 
 

@@ -15,7 +15,7 @@ DEFAULT_PAGE_SIZE = 100
 def catalog(request):
     n = page_size(request, default=DEFAULT_PAGE_SIZE, maximum=settings.HUB_PAGE_SIZE_MAX)
     names = services.catalog_page(
-        user=authorize_catalog(request).user, last=request.GET.get("last"), limit=n + 1
+        actor=authorize_catalog(request).actor, last=request.GET.get("last"), limit=n + 1
     )
     headers = {}
     if len(names) > n:

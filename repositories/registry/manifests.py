@@ -88,7 +88,7 @@ def _put(request, name, reference):
             payload=payload,
             content_type=request.headers.get("Content-Type", ""),
             tags=extra_tags,
-            pusher=found.user,
+            pusher=permissions.acting_user(found.actor),
         )
     headers = {
         "Location": reverse(

@@ -110,9 +110,10 @@ def upload(request, name, upload_id):
 
 
 def _mount_sources(request, source_name):
-    """The repositories a blob may be mounted from: those the caller's user
-    can read, narrowed to ``from`` when it is given."""
-    readable = Repository.objects.visible_to(principal(request).user)
+    """The repositories a blob may be mounted from: those the caller may
+    read (a build's token: none but its own), narrowed to ``from`` when it
+    is given."""
+    readable = Repository.objects.visible_to(principal(request).actor)
     if not source_name:
         return readable
     if not is_valid_name(source_name):

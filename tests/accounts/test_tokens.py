@@ -29,7 +29,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 def test_create_shows_the_secret_once_and_keeps_only_its_hash(client_for, alice):
     client = client_for(alice)
 
-    response = create(client, name="laptop", scope="delete", expiry="none")
+    response = create(client, name="laptop", scope="full", expiry="none")
 
     assert response.status_code == 201
     assert response["Cache-Control"] == "no-store"
@@ -40,7 +40,7 @@ def test_create_shows_the_secret_once_and_keeps_only_its_hash(client_for, alice)
     assert f'value="{secret}"' in page
     assert "docker login testserver -u alice --password-stdin" in page
     assert token.name == "laptop"
-    assert token.scope == AccessToken.Scope.DELETE
+    assert token.scope == AccessToken.Scope.FULL
     assert token.kind == AccessToken.Kind.PERSONAL
     assert token.expires_at is None
     assert token.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
@@ -53,7 +53,7 @@ def test_create_shows_the_secret_once_and_keeps_only_its_hash(client_for, alice)
     assert secret not in listing
     assert "laptop" in listing
     assert token.prefix in listing
-    assert "Read, write &amp; delete" in listing
+    assert "Full: also delete, and change settings" in listing
 
 
 @pytest.mark.parametrize(("expiry", "days"), [("30", 30), ("90", 90)])
@@ -157,7 +157,7 @@ def test_nobody_sees_or_revokes_another_users_tokens(client_for, alice, bob):
 
 def test_registry_client_logins_are_listed_and_can_be_revoked(client_for, alice):
     client = client_for(alice)
-    refresh, secret = services.refresh_token_create(user=alice, scope="delete", client_id="docker")
+    refresh, secret = services.refresh_token_create(user=alice, scope="full", client_id="docker")
     gone, _ = services.refresh_token_create(user=alice, scope="read", client_id="podman")
     services.access_token_revoke(token=gone)
 

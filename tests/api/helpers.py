@@ -33,7 +33,7 @@ def token_for(user, scope):
     return secret
 
 
-def bearer_client(user, scope=AccessToken.Scope.DELETE):
+def bearer_client(user, scope=AccessToken.Scope.FULL):
     return Client(HTTP_AUTHORIZATION=f"Bearer {token_for(user, scope)}")
 
 

@@ -20,7 +20,7 @@ from .helpers import (
     token_for,
 )
 
-READ, WRITE, DELETE = AccessToken.Scope.READ, AccessToken.Scope.WRITE, AccessToken.Scope.DELETE
+READ, WRITE, FULL = AccessToken.Scope.READ, AccessToken.Scope.WRITE, AccessToken.Scope.FULL
 
 
 def create(client, name="new"):
@@ -33,7 +33,12 @@ def create(client, name="new"):
 def test_bearer_token_reads_what_its_user_reads(alice, private_repo):
     response = bearer_client(alice, READ).get(repo_path(private_repo))
     assert response.status_code == 200
-    assert response.json()["permissions"] == {"pull": True, "push": False, "delete": False}
+    assert response.json()["permissions"] == {
+        "pull": True,
+        "push": False,
+        "delete": False,
+        "admin": False,
+    }
 
 
 def test_read_token_cannot_change_anything(alice, public_repo):
@@ -54,12 +59,16 @@ def test_read_token_cannot_change_anything(alice, public_repo):
     assert not Repository.objects.filter(name="new").exists()
 
 
-def test_write_token_creates_and_updates_but_cannot_delete(alice, public_repo):
+def test_write_token_creates_but_cannot_change_settings_or_delete(alice, public_repo):
     push_image(public_repo, "latest")
     client = bearer_client(alice, WRITE)
     assert create(client).status_code == 201
+    response = as_json(client, "patch", repo_path(public_repo), {"visibility": "private"})
+    assert response.status_code == 403
     response = as_json(client, "patch", repo_path(public_repo), {"description": "changed"})
-    assert response.status_code == 200
+    assert response.status_code == 403
+    unchanged = Repository.objects.get(pk=public_repo.pk)
+    assert (unchanged.visibility, unchanged.description) == ("public", public_repo.description)
     assert client.delete(repo_path(public_repo, "tags/latest/")).status_code == 403
     assert client.delete(repo_path(public_repo)).status_code == 403
     assert Repository.objects.filter(pk=public_repo.pk).exists()
@@ -67,7 +76,7 @@ def test_write_token_creates_and_updates_but_cannot_delete(alice, public_repo):
 
 def test_delete_token_deletes(alice, public_repo):
     push_image(public_repo, "latest")
-    client = bearer_client(alice, DELETE)
+    client = bearer_client(alice, FULL)
     assert client.delete(repo_path(public_repo, "tags/latest/")).status_code == 204
     assert client.delete(repo_path(public_repo)).status_code == 204
     assert not Repository.objects.filter(pk=public_repo.pk).exists()
@@ -75,7 +84,7 @@ def test_delete_token_deletes(alice, public_repo):
 
 def test_token_cannot_exceed_its_user(bob, private_repo):
     """A delete-scoped token of a read collaborator still only reads."""
-    client = bearer_client(bob, DELETE)
+    client = bearer_client(bob, FULL)
     assert client.get(repo_path(private_repo)).status_code == 200
     assert client.delete(repo_path(private_repo)).status_code == 403
 
@@ -130,7 +139,7 @@ def test_basic_with_token_is_capped_by_its_scope(alice, private_repo):
     client = basic_client("alice", token_for(alice, READ))
     assert client.get(repo_path(private_repo)).status_code == 200
     assert client.delete(repo_path(private_repo)).status_code == 403
-    delete_client = basic_client("alice", token_for(alice, DELETE))
+    delete_client = basic_client("alice", token_for(alice, FULL))
     assert delete_client.delete(repo_path(private_repo)).status_code == 204
 
 
@@ -188,5 +197,5 @@ def test_write_collaborator_token_cannot_delete_tags(alice, bob, public_repo):
     push_image(public_repo, "latest")
     collaborate(public_repo, bob, Permission.WRITE)
     assert (
-        bearer_client(bob, DELETE).delete(repo_path(public_repo, "tags/latest/")).status_code == 403
+        bearer_client(bob, FULL).delete(repo_path(public_repo, "tags/latest/")).status_code == 403
     )

@@ -57,12 +57,12 @@ def test_collaborator_reads_the_private_repository(bob, repos):
     body = response.json()
     assert body["visibility"] == "private"
     assert body["full_description"] == ""
-    assert body["permissions"] == {"pull": True, "push": False, "delete": False}
+    assert body["permissions"] == {"pull": True, "push": False, "delete": False, "admin": False}
 
 
 def test_owner_sees_its_permissions(alice, repos):
     body = session_client(alice).get("/api/v1/repositories/alice/secret/").json()
-    assert body["permissions"] == {"pull": True, "push": True, "delete": True}
+    assert body["permissions"] == {"pull": True, "push": True, "delete": True, "admin": True}
 
 
 def test_team_member_sees_an_organization_private_repository(alice, carol):

@@ -13,6 +13,7 @@ from builds import services
 from builds.models import Build, BuildLink
 from repositories import permissions
 from repositories import services as repository_services
+from repositories.models import Repository
 
 pytestmark = pytest.mark.django_db
 
@@ -235,5 +236,8 @@ def test_a_build_token_pushes_to_its_repository_only(owner, repository):
     assert permissions.can(token, repository, permissions.PUSH)
     assert not permissions.can(token, public, permissions.PUSH)
     assert permissions.can(token, public, permissions.PULL)
-    assert not permissions.can(token, private, permissions.PULL)
+    # FROM a private image its user may read works; nothing else does there.
+    assert permissions.can(token, private, permissions.PULL)
+    assert permissions.allowed_actions(token, private) == [permissions.PULL]
     assert not permissions.can(token, owner.namespace, permissions.PUSH)
+    assert list(Repository.objects.visible_to(token)) == [repository]

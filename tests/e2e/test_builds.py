@@ -201,6 +201,44 @@ def test_a_git_tag_matched_by_a_regex_rule_becomes_the_captured_docker_tag(build
 
 
 # --------------------------------------------------------------------------
+# Private base images
+
+
+def test_a_build_from_a_private_image_of_the_same_owner_succeeds(build_hub, base_images, tmp_path):
+    """The build's token may pull what the person who configured the builds
+    may read, so FROM their private image works; the base stays private."""
+    hub = build_hub.hub
+    hub.push_base_image(base_images.oci("base"), "builder/private-base", build_hub.user, tmp_path)
+    hub.shell(
+        "from repositories import services\n"
+        "from repositories.models import Repository\n"
+        "repository = Repository.objects.by_full_name('builder/private-base').get()\n"
+        "services.repository_update(repository=repository, visibility='private')\n"
+    )
+    anonymous = requests.get(f"{hub.url}/v2/builder/private-base/manifests/latest", timeout=10)
+    assert anonymous.status_code == 401, anonymous.text
+
+    source = hub.github.create_repository("octo/on-private")
+    message = "Build on the private base"
+    sha = source.commit(
+        {
+            "Dockerfile": dockerfile(
+                f"{hub.addr}/builder/private-base", "RUN echo on-private > /on-private.txt"
+            )
+        },
+        message,
+    )
+    config = hub.configure_builds(user=build_hub.user, name="on-private", source=source)
+    row = hub.wait_build(queued_build(hub.push_branch(config, sha, message))["id"])
+
+    log = hub.build_log(row["id"])
+    assert row["phase"] == "success", describe_build(row, log)
+    files = image_files(hub.addr, f"{config.repository}:latest", tmp_path)
+    assert files.get("on-private.txt") == b"on-private\n"
+    assert "bin/busybox" in files
+
+
+# --------------------------------------------------------------------------
 # Forged webhooks
 
 

@@ -47,7 +47,9 @@ def test_head_blob_answers_length_and_digest(registry):
 
 
 def test_head_blob_sends_no_body(registry):
-    digest = registry.push_blob(NAME, DATA)
+    # Anonymous reads need a public repository with a manifest, not just a push begun.
+    registry.push_image(NAME, "latest", layers=(DATA,))
+    digest = sha256(DATA)
 
     response = registry.view_response("HEAD", f"/v2/{NAME}/blobs/{digest}")
 
@@ -171,7 +173,9 @@ def test_blob_sent_by_nginx(registry, settings):
 
 
 def test_delete_blob_is_202_then_404(registry):
-    digest = registry.push_blob(NAME, DATA)
+    # Deleting needs a repository that has a manifest, not just a push begun.
+    registry.push_image(NAME, "latest", layers=(DATA,))
+    digest = sha256(DATA)
 
     response = registry.delete(f"/v2/{NAME}/blobs/{digest}")
 
@@ -216,7 +220,9 @@ def test_blob_of_another_repository_is_not_served_by_digest(registry, method):
 
 
 def test_mount_from_another_repository(registry):
-    digest = registry.push_blob("alice/base", DATA)
+    # A source must have a manifest: before that nobody may see it.
+    registry.push_image("alice/base", "latest", layers=(DATA,))
+    digest = sha256(DATA)
 
     response = registry.post(f"/v2/{NAME}/blobs/uploads/?mount={digest}&from=alice/base")
 
@@ -227,7 +233,8 @@ def test_mount_from_another_repository(registry):
 
 
 def test_mount_without_from(registry):
-    digest = registry.push_blob("alice/base", DATA)
+    registry.push_image("alice/base", "latest", layers=(DATA,))
+    digest = sha256(DATA)
 
     response = registry.post(f"/v2/{NAME}/blobs/uploads/?mount={digest}")
 

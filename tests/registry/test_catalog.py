@@ -7,8 +7,9 @@ NAMES_IN_ORDER = ["alpha/one", "alpha/two", "beta/app", "library/busybox", "zeta
 
 @pytest.fixture
 def repositories(registry):
+    # A repository is listed once it has a manifest (see test_pending_repositories.py).
     for name in ["zeta/a/b", "busybox", "alpha/two", "beta/app", "alpha/one"]:
-        registry.push_blob(name, b"blob")
+        registry.push_image(name, "latest")
 
 
 def names(response):

@@ -50,7 +50,7 @@ ALL = "repository:alice/private:pull,push,delete"
     [
         ("read", ["pull"]),
         ("write", ["pull", "push"]),
-        ("delete", ["pull", "push", "delete"]),
+        ("full", ["pull", "push", "delete"]),
     ],
 )
 def test_the_token_endpoint_grants_no_more_than_the_tokens_scope(
@@ -63,7 +63,7 @@ def test_the_token_endpoint_grants_no_more_than_the_tokens_scope(
 
 def test_a_token_grants_no_more_than_its_user_may_do(caller, image, make_user):
     bob = make_user("bob")
-    _, secret = services.access_token_create(user=bob, name="all", scope="delete")
+    _, secret = services.access_token_create(user=bob, name="all", scope="full")
 
     token = caller("anonymous", "bob", secret).token(ALL, "repository:bob/new:pull,push,delete")
 
@@ -105,7 +105,7 @@ def test_a_write_token_pushes_but_does_not_delete(caller, image, pat, mode):
 
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
 def test_a_delete_token_deletes(caller, image, pat, mode):
-    client = caller(mode, "alice", pat("delete"))
+    client = caller(mode, "alice", pat("full"))
 
     assert client.delete(f"/v2/alice/private/manifests/{image.digest}").status_code == 202
     assert client.delete(f"/v2/alice/private/blobs/{image.layer_digest}").status_code == 202
@@ -120,7 +120,7 @@ def test_a_delete_token_deletes(caller, image, pat, mode):
     ids=["revoked", "expired"],
 )
 def test_a_revoked_or_expired_token_gets_nothing(caller, image, pat, fields):
-    secret = pat("delete", **fields)
+    secret = pat("full", **fields)
 
     from_endpoint = caller("anonymous", "alice", secret).token_response(ALL)
     basic = caller("basic", "alice", secret)

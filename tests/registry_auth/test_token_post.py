@@ -60,7 +60,7 @@ def test_the_refresh_token_is_an_access_token_the_user_can_see_and_revoke(caller
 
     token = alice.access_tokens.get()
     assert token.kind == AccessToken.Kind.REFRESH
-    assert token.scope == AccessToken.Scope.DELETE
+    assert token.scope == AccessToken.Scope.FULL
     assert "my-cli" in token.name
     assert body["refresh_token"].startswith(token.prefix)
     assert token.expires_at is not None and token.expires_at > timezone.now()
@@ -150,7 +150,7 @@ def test_an_unknown_refresh_token_is_refused(caller, alice, refresh_token):
 
 
 def test_a_personal_access_token_is_not_a_refresh_token(caller, alice):
-    _, secret = services.access_token_create(user=alice, name="ci", scope="delete")
+    _, secret = services.access_token_create(user=alice, name="ci", scope="full")
 
     response = post_token(caller, grant_type="refresh_token", refresh_token=secret)
 

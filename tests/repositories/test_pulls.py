@@ -18,7 +18,7 @@ def fresh_buffer(monkeypatch):
 
 
 @pytest.fixture
-def image(registry_client):
+def image(registry_client, django_capture_on_commit_callbacks):
     """A public image pushed by staff; returns its manifest URL."""
     config = b"{}"
     digest = digests.of(config)
@@ -33,9 +33,12 @@ def image(registry_client):
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": 2},
         "layers": [],
     }
-    response = registry_client.put(
-        "/v2/acme/app/manifests/latest", json.dumps(manifest), content_type=MANIFEST_TYPE
-    )
+    # As after a real commit, the cached repository (still pending when the
+    # blob was pushed) is forgotten; until then an anonymous pull is refused.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = registry_client.put(
+            "/v2/acme/app/manifests/latest", json.dumps(manifest), content_type=MANIFEST_TYPE
+        )
     assert response.status_code == 201
     return "/v2/acme/app/manifests/latest"
 

@@ -84,5 +84,5 @@ def set_automated(repository, automated=True):
 
 
 def names(user, query, **options):
-    found = search_repositories(query=query, user=user, **options)
+    found = search_repositories(query=query, actor=user, **options)
     return [repository.full_name for repository in found.results]

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,8 @@ from repositories.models import PullDay, SearchEntry, SearchWord
 from repositories.search import search_repositories
 
 from .conftest import create, names, namespace, set_automated, set_counts
+
+EMPTY = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # of b"{}"
 
 # Ranking -------------------------------------------------------------------
 
@@ -100,7 +103,7 @@ def test_all_words_must_match(anonymous, library):
 def test_a_typo_is_corrected_when_nothing_matches(anonymous, library, typo, corrected):
     for name in ["postgres", "nginx", "elasticsearch", "python"]:
         create(library, name, f"The {name} image")
-    found = search_repositories(query=typo, user=anonymous)
+    found = search_repositories(query=typo, actor=anonymous)
     assert found.suggestion == corrected
     assert found.query == typo
     assert [r.full_name for r in found.results] == [f"library/{corrected}"]
@@ -108,21 +111,21 @@ def test_a_typo_is_corrected_when_nothing_matches(anonymous, library, typo, corr
 
 def test_a_correction_keeps_the_rest_of_the_query(anonymous, alice):
     create(namespace("alice"), "nginx", "web server")
-    found = search_repositories(query="alice/nignx", user=anonymous)
+    found = search_repositories(query="alice/nignx", actor=anonymous)
     assert found.suggestion == "alice/nginx"
     assert [r.full_name for r in found.results] == ["alice/nginx"]
 
 
 def test_no_suggestion_when_something_matches_or_nothing_is_close(anonymous, library):
     create(library, "nginx", "web server")
-    assert search_repositories(query="nginx", user=anonymous).suggestion is None
-    found = search_repositories(query="qqqqzzzz", user=anonymous)
+    assert search_repositories(query="nginx", actor=anonymous).suggestion is None
+    found = search_repositories(query="qqqqzzzz", actor=anonymous)
     assert (found.suggestion, found.results, found.total) == (None, [], 0)
 
 
 def test_a_correction_never_reveals_a_private_repository(anonymous, alice):
     create(namespace("alice"), "secretproject", visibility="private")
-    found = search_repositories(query="secretprojetc", user=anonymous)
+    found = search_repositories(query="secretprojetc", actor=anonymous)
     assert (found.suggestion, found.results) == (None, [])
 
 
@@ -138,7 +141,7 @@ def test_edit_distance():
 
 def test_highlights_mark_matches_and_escape_html(anonymous, alice):
     create(namespace("alice"), "redis-ui", 'A <script>alert("redis")</script> & more')
-    (result,) = search_repositories(query="redis", user=anonymous).results
+    (result,) = search_repositories(query="redis", actor=anonymous).results
     assert str(result.name_highlight) == "<mark>redis</mark>-ui"
     assert str(result.description_highlight) == (
         "A &lt;script&gt;alert(&quot;<mark>redis</mark>&quot;)&lt;/script&gt; &amp; more"
@@ -147,7 +150,7 @@ def test_highlights_mark_matches_and_escape_html(anonymous, alice):
 
 def test_a_browse_has_no_marks(anonymous, alice):
     create(namespace("alice"), "tools", "<b>bold</b>")
-    (result,) = search_repositories(query="", user=anonymous).results
+    (result,) = search_repositories(query="", actor=anonymous).results
     assert str(result.description_highlight) == "&lt;b&gt;bold&lt;/b&gt;"
 
 
@@ -184,7 +187,7 @@ def test_sorts(plan, anonymous, three):
     assert names(anonymous, "app", sort="updated")[0] == "alice/app-plain"
     assert names(anonymous, "app")[0] == "library/app-official"
     with pytest.raises(ValueError):
-        search_repositories(query="app", user=anonymous, sort="random")
+        search_repositories(query="app", actor=anonymous, sort="random")
 
 
 def test_a_push_moves_a_repository_to_the_top_of_updated(anonymous, three, settings):
@@ -207,9 +210,9 @@ def test_a_push_moves_a_repository_to_the_top_of_updated(anonymous, three, setti
 def test_pages(plan, anonymous, alice):
     for number in range(7):
         set_counts(create(namespace("alice"), f"svc-{number}", "service"), star_count=number)
-    first = search_repositories(query="service", user=anonymous, page=1, page_size=3)
-    third = search_repositories(query="service", user=anonymous, page=3, page_size=3)
-    beyond = search_repositories(query="service", user=anonymous, page=4, page_size=3)
+    first = search_repositories(query="service", actor=anonymous, page=1, page_size=3)
+    third = search_repositories(query="service", actor=anonymous, page=3, page_size=3)
+    beyond = search_repositories(query="service", actor=anonymous, page=4, page_size=3)
     assert [r.name for r in first.results] == ["svc-6", "svc-5", "svc-4"]
     assert [r.name for r in third.results] == ["svc-0"]
     assert (first.total, first.num_pages, first.total_display) == (7, 3, "7")
@@ -228,7 +231,7 @@ def test_pages_in_every_sort(plan, anonymous, alice, sort):
         [
             r.name
             for r in search_repositories(
-                query="service", user=anonymous, sort=sort, page=page, page_size=2
+                query="service", actor=anonymous, sort=sort, page=page, page_size=2
             ).results
         ]
         for page in (1, 2, 3)
@@ -240,7 +243,7 @@ def test_a_count_stops_at_the_cap(anonymous, alice, monkeypatch):
     monkeypatch.setattr(search, "CAP", 3)
     for number in range(5):
         create(namespace("alice"), f"svc-{number}", "service")
-    found = search_repositories(query="service", user=anonymous, page_size=2, page=2)
+    found = search_repositories(query="service", actor=anonymous, page_size=2, page=2)
     assert (found.total, found.total_capped, found.total_display) == (3, True, "3+")
     assert len(found.results) == 1  # nothing is listed past the cap
 
@@ -274,8 +277,8 @@ def test_private_repositories_only_for_who_may_read_them(
     assert sorted(names(alice, "database")) == both
     assert sorted(names(bob, "database")) == both
     assert sorted(names(staff, "database")) == both
-    assert search_repositories(query="database", user=anonymous).total == 1
-    assert search_repositories(query="", user=carol).total == 1
+    assert search_repositories(query="database", actor=anonymous).total == 1
+    assert search_repositories(query="", actor=carol).total == 1
     assert names(anonymous, "secret") == []
     assert names(anonymous, "alice/secret-db") == []
 
@@ -302,8 +305,18 @@ def test_a_created_repository_is_found(anonymous, alice):
     assert names(anonymous, "fresh") == ["alice/fresh"]
 
 
-def test_a_pushed_repository_is_found(anonymous, library):
-    services.repository_get_or_create(name="busybox")
+def test_a_pushed_repository_is_found_once_it_has_a_manifest(anonymous, library, settings):
+    settings.HUB_ALLOW_SPARSE_MANIFESTS = True  # the manifest alone matters here
+    repository = services.repository_get_or_create(name="busybox")
+    assert names(anonymous, "busybox") == []  # a push has begun, nothing is there yet
+    config = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": EMPTY, "size": 2}
+    manifest = {"schemaVersion": 2, "config": config, "layers": []}
+    services.manifest_put(
+        repository=repository,
+        reference="latest",
+        payload=json.dumps(manifest).encode(),
+        content_type="application/vnd.oci.image.manifest.v1+json",
+    )
     assert names(anonymous, "busybox") == ["library/busybox"]
 
 

@@ -5,7 +5,10 @@ from repositories import services
 
 
 class Command(BaseCommand):
-    help = "Delete blobs that no manifest references, and stale upload sessions."
+    help = (
+        "Delete stale upload sessions, repositories abandoned pushes left, "
+        "and blobs that no manifest references."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -17,5 +20,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, grace, **options):
         uploads = services.upload_sweep(older_than=settings.HUB_UPLOAD_MAX_AGE)
+        # Before the blobs: an abandoned repository's links go with it, which
+        # lets its blobs go in this same run.
+        repositories = services.repository_sweep_pending(older_than=settings.HUB_UPLOAD_MAX_AGE)
         blobs = services.blob_collect_garbage(grace_seconds=grace)
-        self.stdout.write(f"Deleted {blobs} blobs and {uploads} stale uploads.")
+        self.stdout.write(
+            f"Deleted {blobs} blobs, {uploads} stale uploads "
+            f"and {repositories} abandoned repositories."
+        )
