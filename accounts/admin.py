@@ -1,9 +1,15 @@
+from axes.admin import AccessAttemptAdmin
+from axes.helpers import get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
 
-from . import services
+from . import lockout, services
 from .models import AccessToken, Membership, Namespace, Organization, Team, User
 
 
@@ -151,3 +157,74 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class LockedOutFilter(admin.SimpleListFilter):
+    title = "locked out"
+    parameter_name = "locked_out"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        locked = Q(user_failures__gte=get_failure_limit(request, None)) | Q(
+            address_failures__gte=settings.HUB_LOGIN_ADDRESS_FAILURE_LIMIT
+        )
+        if self.value() == "yes":
+            return queryset.filter(locked)
+        if self.value() == "no":
+            return queryset.exclude(locked)
+        return queryset
+
+
+# axes registers its own AccessAttempt admin, whose status counts one row
+# against one limit; Hub's lockout counts per user and address and per address
+# (accounts/lockout.py), so staff see and lift lockouts by those counts.
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class HubAccessAttemptAdmin(AccessAttemptAdmin):
+    list_display = (
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "user_failures",
+        "address_failures",
+        "locked_out",
+        "attempt_time",
+        "user_agent",
+        "path_info",
+    )
+    list_filter = (LockedOutFilter, "attempt_time", "path_info")
+    actions = ["lift_lockout", "cleanup_expired_attempts"]
+
+    def get_queryset(self, request):
+        cool_off = get_cool_off(request)
+        since = None if cool_off is None else timezone.now() - cool_off
+        return lockout.with_failure_counts(super().get_queryset(request), since=since)
+
+    @admin.display(description="failures, user at address", ordering="user_failures")
+    def user_failures(self, attempt):
+        return attempt.user_failures
+
+    @admin.display(description="failures at address", ordering="address_failures")
+    def address_failures(self, attempt):
+        return attempt.address_failures
+
+    @admin.display(description="locked out", boolean=True)
+    def locked_out(self, attempt):
+        return (
+            attempt.user_failures >= get_failure_limit(None, None)
+            or attempt.address_failures >= settings.HUB_LOGIN_ADDRESS_FAILURE_LIMIT
+        )
+
+    @admin.action(description="Lift the lockout", permissions=["delete"])
+    def lift_lockout(self, request, queryset):
+        count = lockout.lockout_lift(
+            attempts=queryset, address_limit=settings.HUB_LOGIN_ADDRESS_FAILURE_LIMIT
+        )
+        self.message_user(
+            request, f"Lifted the lockout: cleared {count} access attempt(s).", messages.SUCCESS
+        )

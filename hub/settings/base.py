@@ -347,13 +347,24 @@ HUB_REFRESH_TOKEN_DAYS = env.int("HUB_REFRESH_TOKEN_DAYS", default=90)
 HUB_CREDENTIALS_CACHE_SECONDS = env.int("HUB_CREDENTIALS_CACHE_SECONDS", default=300)
 
 # Failed logins, on the web and at the token endpoint (django-axes): after
-# HUB_LOGIN_FAILURE_LIMIT failures for a user from one address, or from one
-# address in all, further attempts are refused for HUB_LOGIN_LOCKOUT_MINUTES.
+# HUB_LOGIN_FAILURE_LIMIT failures for one username from one address, that
+# username is refused from that address for HUB_LOGIN_LOCKOUT_MINUTES; after
+# HUB_LOGIN_ADDRESS_FAILURE_LIMIT failures from one address for any usernames,
+# the whole address is. The second is much higher because many people may
+# share one address (an office behind NAT): one person's typos must not lock
+# out the rest. No limit counts a username alone, so nobody can lock another
+# person out from elsewhere. accounts/lockout.py counts; staff lift lockouts
+# in the admin (Access attempts, "Lift the lockout").
 HUB_LOGIN_FAILURE_LIMIT = env.int("HUB_LOGIN_FAILURE_LIMIT", default=10)
+HUB_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("HUB_LOGIN_ADDRESS_FAILURE_LIMIT", default=100)
 HUB_LOGIN_LOCKOUT_MINUTES = env.int("HUB_LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
 AXES_FAILURE_LIMIT = HUB_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = HUB_LOGIN_LOCKOUT_MINUTES / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+# What a successful log-in clears (the handler counts the address itself): by
+# address too, one account's success would wipe everyone's failures there.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 

@@ -1,13 +1,16 @@
-"""Failed logins (django-axes): after AXES_FAILURE_LIMIT failures the token
-endpoint and Basic credentials at /v2/ answer 429 TOOMANYREQUESTS, even for
-the right password."""
+"""Failed logins (django-axes): after AXES_FAILURE_LIMIT failures for a user
+from one address, or HUB_LOGIN_ADDRESS_FAILURE_LIMIT failures from one address
+for anyone, the token endpoint and Basic credentials at /v2/ answer 429
+TOOMANYREQUESTS there, even for the right password."""
 
 import pytest
+from django.test import Client
 
 from accounts import services
 from repositories.models import Repository
+from tests.helpers import basic_auth
 
-from .conftest import PASSWORD, bearer, error_codes
+from .conftest import PASSWORD, SERVICE, bearer, error_codes
 
 LIMIT = 3
 
@@ -21,6 +24,11 @@ def small_limit(settings):
 @pytest.fixture
 def alice(make_user):
     return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
 
 
 @pytest.fixture
@@ -135,3 +143,60 @@ def test_a_success_below_the_limit_resets_the_count(caller, alice):
 
     assert fail_at_token_endpoint(caller, LIMIT - 1) == [401] * (LIMIT - 1)
     assert caller("anonymous", "alice").token_response().status_code == 200
+
+
+# One person's failures, and many people behind one address ---------------
+
+
+def token_from(address, username, password=PASSWORD):
+    """The status of a token request as `docker login` makes it, from this address."""
+    return (
+        Client()
+        .get(
+            "/token",
+            {"service": SERVICE},
+            headers={"Authorization": basic_auth(username, password)},
+            REMOTE_ADDR=address,
+        )
+        .status_code
+    )
+
+
+def test_one_persons_failures_lock_only_that_person_at_that_address(alice, bob, settings):
+    settings.AXES_FAILURE_LIMIT = 10
+    settings.HUB_LOGIN_ADDRESS_FAILURE_LIMIT = 100
+
+    statuses = [token_from("10.0.0.1", "alice", "wrong") for _ in range(10)]
+
+    assert statuses == [401] * 9 + [429]
+    assert token_from("10.0.0.1", "alice") == 429
+    # A colleague in the same office, and alice from home, get in; neither
+    # success clears alice's failures at the office.
+    assert token_from("10.0.0.1", "bob") == 200
+    assert token_from("10.0.0.2", "alice") == 200
+    assert token_from("10.0.0.1", "alice") == 429
+
+
+def test_the_case_of_a_username_earns_no_extra_guesses(alice, bob):
+    for username in ("alice", "Alice", "ALICE"):  # LIMIT failures
+        token_from("10.0.0.1", username, "wrong")
+
+    assert token_from("10.0.0.1", "alice") == 429
+    assert token_from("10.0.0.1", "bob") == 200
+
+
+def test_failures_across_many_usernames_lock_the_address(make_user, settings):
+    settings.HUB_LOGIN_ADDRESS_FAILURE_LIMIT = 6
+    make_user("carol")
+
+    # Five failures over three usernames: none reaches the limit of 3 for one
+    # user at the address, and the address is below its own limit.
+    for username in ("alice", "alice", "bob", "bob", "dave"):
+        assert token_from("10.0.0.1", username, "wrong") == 401
+    assert token_from("10.0.0.1", "carol") == 200
+
+    # The sixth, for yet another username, locks the address: everyone there
+    # is refused, and nobody elsewhere is.
+    assert token_from("10.0.0.1", "erin", "wrong") == 429
+    assert token_from("10.0.0.1", "carol") == 429
+    assert token_from("10.0.0.2", "carol") == 200
