@@ -178,7 +178,7 @@ class TeamAccessForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["repository"].queryset = Repository.objects.filter(
-            namespace=organization.namespace
+            namespace=organization.namespace, is_pending=False
         ).order_by("name")
         self.fields["repository"].label_from_instance = lambda repository: repository.name
         self.fields["permission"].choices = Permission.choices

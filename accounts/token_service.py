@@ -4,6 +4,7 @@ refused, as Docker's token specification says."""
 
 from accounts.models import Namespace
 from repositories import permissions, services
+from repositories.models import Repository
 from repositories.oci.names import is_valid_name, split_name
 
 
@@ -24,9 +25,15 @@ def _repository_actions(actor, name, requested):
     target = services.repository_find(name=name) or (
         Namespace.objects.filter(name=split_name(name)[0]).first()
     )
-    return [
+    actions = [
         a for a in permissions.REGISTRY_ACTIONS if a in wanted and permissions.can(actor, target, a)
     ]
+    if not isinstance(target, Repository) and permissions.PUSH not in actions:
+        # A name that does not exist yet is readable only to someone pushing
+        # to it: granting pull alone would tell it apart from a private
+        # repository, whose pull is refused.
+        return []
+    return actions
 
 
 def grant(actor, scopes):

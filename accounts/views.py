@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -203,7 +203,13 @@ def organization_teams(request, name):
     context.update(
         teams=organization.teams.annotate(
             member_count=Count("members", distinct=True),
-            repository_count=Count("repository_accesses", distinct=True),
+            repository_count=Count(
+                "repository_accesses",
+                filter=Q(
+                    repository_accesses__repository__in=Repository.objects.visible_to(request.user)
+                ),
+                distinct=True,
+            ),
         ).order_by("name"),
         form=form,
     )
@@ -244,9 +250,12 @@ def team_detail(request, name, team):
     context.update(
         team=team,
         members=team.members.order_by("username"),
-        accesses=team.repository_accesses.select_related("repository__namespace").order_by(
-            "repository__name"
-        ),
+        # A member sees the team's repositories that they may read, no more.
+        accesses=team.repository_accesses.filter(
+            repository__in=Repository.objects.visible_to(request.user)
+        )
+        .select_related("repository__namespace")
+        .order_by("repository__name"),
         member_form=forms.TeamMemberAddForm(),
         access_form=forms.TeamAccessForm(organization=organization),
     )

@@ -2,22 +2,15 @@
 
 from .. import permissions, services
 from ..oci.manifests import OCI_INDEX
-from .auth import authorize
-from .base import check_digest, check_name, json_response, registry_view
+from .base import authorized_repository, check_digest, json_response, registry_view
 
 
 @registry_view(methods=("GET",))
 def referrers(request, name, digest):
-    check_name(name)
     check_digest(digest)
-    repository = services.repository_find(name=name)
-    authorize(request, name=name, repository=repository, action=permissions.PULL)
+    repository = authorized_repository(request, name, permissions.PULL)
     artifact_type = request.GET.get("artifactType") or None
-    found = (
-        services.referrers(repository=repository, digest=digest, artifact_type=artifact_type)
-        if repository
-        else []
-    )
+    found = services.referrers(repository=repository, digest=digest, artifact_type=artifact_type)
     descriptors = []
     for manifest in found:
         descriptor = {

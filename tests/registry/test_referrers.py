@@ -61,8 +61,16 @@ def test_unknown_digest_has_an_empty_list(registry, subject):
     assert "OCI-Filters-Applied" not in response
 
 
-def test_unknown_repository_has_an_empty_list(registry):
-    assert referrers(registry.get(f"/v2/nobody/here/referrers/{sha256(b'x')}")) == []
+def test_an_unknown_repository_is_name_unknown(registry):
+    """The spec's 200 assumes the repository is found; a missing one answers
+    as every other endpoint does, so it looks like a private one."""
+    response = registry.get(f"/v2/nobody/here/referrers/{sha256(b'x')}")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+def test_a_known_repository_without_referrers_has_an_empty_list(registry, subject):
+    assert referrers(registry.get(f"/v2/{NAME}/referrers/{sha256(b'x')}")) == []
 
 
 def test_referrers_are_listed_with_artifact_type_and_annotations(registry, subject):
