@@ -150,7 +150,7 @@ def access_token_authenticate(*, secret, kind=AccessToken.Kind.PERSONAL):
     token = (
         AccessToken.objects.active()
         .filter(secret_hash=_hash(secret), kind=kind, user__is_active=True)
-        .select_related("user")
+        .select_related("user", "parent")
         .first()
     )
     if token is None:
@@ -172,15 +172,11 @@ def access_token_revoke(*, token):
 
 def refresh_token_create(*, user, scope, client_id="", parent=None):
     """The long-lived token a registry client keeps after logging in. Made
-    from an access token (``parent``), it has that token's scope at most,
-    expires no later and dies when that token is revoked."""
+    from an access token (``parent``), it expires no later and dies when that
+    token is revoked."""
     expires_at = timezone.now() + timedelta(days=settings.HUB_REFRESH_TOKEN_DAYS)
-    if parent is not None:
-        if parent.repository_name:
-            raise ValueError("a token limited to one repository makes no refresh tokens")
-        scope = parent.scope
-        if parent.expires_at is not None:
-            expires_at = min(expires_at, parent.expires_at)
+    if parent is not None and parent.expires_at is not None:
+        expires_at = min(expires_at, parent.expires_at)
     name = f"{client_id or 'registry client'} login"
     return access_token_create(
         user=user,

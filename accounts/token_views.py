@@ -46,12 +46,12 @@ def _refresh_token(actor, client_id):
     build's token (the client then keeps the credentials it logged in with)."""
     if permissions.is_limited_token(actor):
         return None
-    parent = actor if isinstance(actor, AccessToken) else None
+    token = actor if isinstance(actor, AccessToken) else None
     _, secret = services.refresh_token_create(
         user=permissions.acting_user(actor),
-        scope=AccessToken.Scope.FULL,
+        scope=token.scope if token else AccessToken.Scope.FULL,
         client_id=client_id,
-        parent=parent,
+        parent=token,
     )
     return secret
 

@@ -238,9 +238,6 @@ def _conditions(actor, official, automated):
     repositories is Repository.objects.visible_to's answer, as a subquery."""
     if permissions.is_anonymous(actor):
         where, params = ["e.is_public"], []
-    elif permissions.is_limited_token(actor):  # sees its own repository alone
-        sql, params = Repository.objects.visible_to(actor).values("pk").query.sql_with_params()
-        where, params = [f"e.repository_id IN ({sql})"], list(params)
     else:
         private = (
             Repository.objects.visible_to(actor).filter(visibility=Visibility.PRIVATE).values("pk")

@@ -76,7 +76,7 @@ def _token_user(username):
 def _token_actor(token_id, username):
     token = (
         AccessToken.objects.active()
-        .select_related("user")
+        .select_related("user", "parent")
         .filter(pk=token_id, user__username=username, user__is_active=True)
         .first()
     )
