@@ -498,6 +498,14 @@ def push_tags(side):
     side.manifest_digest = push_image(side, "bench/image", TAGS)
 
 
+def create_repositories(side):
+    """The repositories the blob figures use, each with an image in it: Hub
+    shows nobody (the anonymous downloads here) a repository whose push has
+    not yet put a manifest."""
+    for name in ("bench/blobs", "bench/chunked", "bench/big"):
+        push_image(side, name, ["seed"])
+
+
 def manifest_figure(side, seconds, key="manifest", authorization=None):
     """wrk on GET manifest by tag, once a GET has checked the digest (anonymously,
     or with `authorization` on both)."""
@@ -558,6 +566,8 @@ def rss_download_figure(side):
 def measure(sides, auth_sides, tmp, args):
     """Each figure in turn; rounds alternate between the sides so that drift hits both.
     auth_sides: (side, figure function) for the authenticated manifest GET."""
+    for side in sides:
+        side.run("repositories", create_repositories)
     for key in ["upload", "download", "chunked"]:
         print(f"{key} ...", flush=True)
         for _ in range(args.rounds):

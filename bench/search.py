@@ -178,7 +178,7 @@ def generate(count, rng, vocabulary):
                 updated = rng.choice(moments)
                 yield (
                     f"{number}\t{namespace_id}\t{name}\t{visibility}\t{description}\t{full}\t"
-                    f"{official}\t{automated}\t{stars}\t{pulls}\t{updated}\t{updated}\n"
+                    f"{official}\t{automated}\tf\t{stars}\t{pulls}\t{updated}\t{updated}\n"
                 )
 
         columns = [
@@ -190,6 +190,7 @@ def generate(count, rng, vocabulary):
             "full_description",
             "is_official",
             "is_automated",
+            "is_pending",
             "star_count",
             "pull_count",
             "created_at",
