@@ -11,15 +11,32 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from repositories import permissions
+from repositories.registry import outages
 
 from . import credentials, registry_tokens, services, token_service
 from .models import AccessToken
 
 
-def _error(status, code, message, headers=None):
-    response = JsonResponse({"errors": [{"code": code, "message": message}]}, status=status)
+def _error(status, code, message, headers=None, detail=None):
+    error = {"code": code, "message": message}
+    if detail is not None:
+        error["detail"] = detail
+    response = JsonResponse({"errors": [error]}, status=status)
     for header, value in (headers or {}).items():
         response[header] = value
+    return response
+
+
+def _failure(request, exc):
+    """An unexpected exception, answered as the registry answers one: 503
+    with Retry-After when something is down, 507 on a full disk, else 500.
+    A client logging in during an outage is told to come back, not shown
+    Django's HTML error page."""
+    error = outages.error_for(exc)
+    response = _error(
+        error.status, error.code, error.message, headers=error.headers, detail=error.detail
+    )
+    outages.log_failure(request, response, exc)
     return response
 
 
@@ -81,6 +98,10 @@ def token(request):
         return _locked_out()
     except credentials.TokenNotAccepted as refused:
         return _error(401, "UNAUTHORIZED", str(refused))
+    except outages.LEFT_TO_DJANGO:
+        raise
+    except Exception as exc:
+        return _failure(request, exc)
 
 
 def _check(request, username, password):

@@ -345,9 +345,21 @@ class RepositoryWebhookDelivery(models.Model):
     response_excerpt = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While pending: when the next attempt is due (while one is under way,
+    # when it will be over at the latest). One overdue by
+    # HUB_WEBHOOK_REDISPATCH_SECONDS lost its message and is sent again.
+    # None once delivered or failed.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
         verbose_name_plural = "repository webhook deliveries"
 
     def __str__(self):

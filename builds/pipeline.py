@@ -10,7 +10,7 @@ so a killed worker leaves nothing running.
 The build pushes with a token of its own, limited to its repository and
 revoked when the build ends; nobody's password is involved."""
 
-import ctypes
+import json
 import logging
 import os
 import queue
@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,7 +55,6 @@ STEP_RES = (
     re.compile(r"^(Step \d+/\d+ : .*)$"),
     re.compile(r"^#\d+ \[(?:[^\]]* )?\d+/\d+\] (.*)$"),
 )
-PR_SET_PDEATHSIG = 1
 WORKSPACE_RE = re.compile(r"^build-(\d+)-")
 ERROR_LINE_RE = re.compile(r"^\s*(error|fatal|ERROR)\b", re.IGNORECASE)
 ARG_RE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
@@ -78,12 +78,137 @@ class Result:
     output: str
 
 
-def _die_with_parent():
-    """In the child: be killed when the worker process dies (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+# Every command of a build runs under this small program (``python -c``),
+# which keeps the command's whole process tree in hand. A build's processes
+# do not stay in one process group: buildah and runc start a RUN step in
+# sessions of their own, and a process whose parent exits is handed to init.
+# So the watchdog makes itself a child subreaper (PR_SET_CHILD_SUBREAPER):
+# whatever its command starts stays below it, whichever session it joins and
+# whichever of its parents exits first. It ends that whole tree, found
+# through /proc, when the command exits (nothing a step starts may outlive
+# the step), when it is told to stop (SIGTERM, from Runner.stop), and when
+# the worker process dies, however it dies (PR_SET_PDEATHSIG sends it
+# SIGTERM then). It runs without Django or site-packages, so it starts in a
+# few milliseconds, and exits the way its command did (the same status, or
+# killed by the same signal). Its first line on the status pipe says whether
+# the command started: {"pid": ...}, or the error that prevented it.
+_WATCHDOG = r"""
+import ctypes, json, os, signal, subprocess, sys, time
+
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+STOP = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+status_fd, worker, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+# Signals are taken with sigtimedwait below, never by a handler, so none is
+# lost or arrives halfway through ending the tree.
+signal.pthread_sigmask(signal.SIG_BLOCK, STOP | {signal.SIGCHLD})
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_CHILD_SUBREAPER, 1) or libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM):
+    raise OSError(ctypes.get_errno(), "prctl failed")
+
+
+def report(message):
+    os.write(status_fd, (json.dumps(message) + "\n").encode())
+    os.close(status_fd)
+
+
+def reap():
+    exited = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return exited
+        if not pid:
+            return exited
+        exited[pid] = os.waitstatus_to_exitcode(status)
+
+
+def tree():
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:
+            continue
+        state, ppid = stat[stat.rindex(b")") + 2 :].split()[:2]
+        children.setdefault(int(ppid), []).append((int(name), state))
+    found, parents = [], [os.getpid()]
+    while parents:
+        for pid, state in children.get(parents.pop(), ()):
+            found.append((pid, state))
+            parents.append(pid)
+    return found
+
+
+def end_tree():
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = tree()
+        if not found:
+            return
+        for pid, state in found:
+            if state != b"Z":
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:  # gone already, or not ours to kill (setuid)
+                    pass
+        reap()
+        time.sleep(0.01)
+
+
+if os.getppid() != worker:  # the worker died before PR_SET_PDEATHSIG was set
+    sys.exit(1)
+try:
+    command = subprocess.Popen(
+        argv,
+        start_new_session=True,
+        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, ()),
+    )
+except OSError as error:
+    report({"errno": error.errno, "strerror": error.strerror, "filename": error.filename})
+    sys.exit(127)
+report({"pid": command.pid})
+returncode = None
+while returncode is None:
+    received = signal.sigtimedwait(STOP | {signal.SIGCHLD}, 1.0)
+    if received is not None and received.si_signo in STOP:
+        returncode = -received.si_signo
+        break
+    returncode = reap().get(command.pid)
+command.returncode = returncode
+end_tree()
+if returncode < 0:
+    signal.signal(-returncode, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {-returncode})
+    os.kill(os.getpid(), -returncode)
+    sys.exit(128 - returncode)
+sys.exit(returncode)
+"""
+
+
+def descendants(pid):
+    """The processes below ``pid``, from /proc (Linux): whatever session or
+    process group they are in."""
+    children = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat_file:
+                stat = stat_file.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, parents = [], [pid]
+    while parents:
+        below = children.get(parents.pop(), [])
+        found.extend(below)
+        parents.extend(below)
+    return found
 
 
 class Runner:
@@ -154,20 +279,41 @@ class Runner:
         if not quiet:
             self.log(f"\n==> {step}\n")
         environment = {**os.environ, "LC_ALL": "C.UTF-8", **(env or {})}
-        process = subprocess.Popen(
-            [str(arg) for arg in argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=environment,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        status_read, status_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable, "-I", "-S", "-c", _WATCHDOG,
+                    str(status_write), str(os.getpid()), *[str(arg) for arg in argv],
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=environment,
+                start_new_session=True,
+                pass_fds=(status_write,),
+            )  # fmt: skip
+        except BaseException:
+            os.close(status_read)
+            raise
+        finally:
+            os.close(status_write)
         with self._lock:
             self._process = process
         if self.stop_reason:  # stopped between the check and the start
             self._kill(process)
+        with open(status_read, "rb") as status:
+            started = json.loads(status.readline() or "{}")
+        if "pid" not in started:  # the command never ran: stopped, or it could not start
+            process.stdout.close()
+            process.wait()
+            with self._lock:
+                self._process = None
+            self.check()
+            if "errno" in started:
+                raise OSError(started["errno"], started["strerror"], started["filename"])
+            raise OSError(f"{argv[0]} could not be started (exit status {process.returncode})")
         tail = []
         lines = queue.Queue()
         reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
@@ -223,10 +369,18 @@ class Runner:
 
     @staticmethod
     def _kill(process):
+        """End a running command and every process below it. Its watchdog
+        does that when told (SIGTERM); killing the tree from here as well
+        needs nothing of the watchdog (one stopped by a debugger, say)."""
         try:
-            os.killpg(process.pid, signal.SIGKILL)
+            os.kill(process.pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
+            return
+        for pid in descendants(process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # gone already, or not ours to kill (setuid)
+                pass
 
 
 def _error_line(lines):

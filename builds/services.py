@@ -6,7 +6,13 @@ A queued build is handed to a worker (``build_run_task`` on the ``builds``
 queue) by ``builds_dispatch`` once the namespace's and the repository's
 limits allow; until then it waits, with the reason on the page. The worker
 moves it through its phases (``builds.pipeline``); ``builds_reap`` fails
-builds whose worker has gone."""
+builds whose worker has gone.
+
+Messages to the workers are queued once the transaction commits, through
+``hub.enqueue``: a broker that is down then is logged, not raised. The rows
+are written, and the periodic tasks send what they stand for later
+(``builds_reap_task`` the builds, ``repository_webhooks_redispatch_task``
+the webhook deliveries)."""
 
 import secrets
 from dataclasses import dataclass, field
@@ -23,6 +29,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.providers import ProviderError
 from accounts.providers.base import repository_path
+from hub.enqueue import enqueue_each_on_commit, enqueue_on_commit
 from repositories import permissions as repository_permissions
 from repositories.services import repository_update
 
@@ -327,7 +334,7 @@ def _build_create(
 def _dispatch_after_commit():
     from .tasks import builds_dispatch_task
 
-    transaction.on_commit(builds_dispatch_task.delay)
+    enqueue_on_commit(builds_dispatch_task)
 
 
 def rule_fixed_ref(rule):
@@ -459,8 +466,9 @@ def builds_dispatch():
         if build.waiting_reason != reason or not reason:
             build.waiting_reason = reason
             build.save(update_fields=["waiting_reason", "dispatched_at"])
-    for build in dispatched:
-        transaction.on_commit(lambda pk=build.pk: build_run_task.delay(pk))
+    # A message the broker does not take leaves its build dispatched and not
+    # started, which the reaper hands over again.
+    enqueue_each_on_commit(build_run_task, [(build.pk,) for build in dispatched])
     return dispatched
 
 
@@ -489,7 +497,7 @@ def builds_reap():
         dispatched_at__lt=now - timedelta(seconds=django_settings.HUB_BUILD_REDISPATCH_SECONDS),
     )
     queue_timeout = timedelta(seconds=django_settings.HUB_BUILD_QUEUE_TIMEOUT)
-    reaped = []
+    reaped, handed_over = [], []
     for build in stuck:
         _finish(
             build,
@@ -512,7 +520,8 @@ def builds_reap():
         else:
             build.dispatched_at = now
             build.save(update_fields=["dispatched_at"])
-            transaction.on_commit(lambda pk=build.pk: build_run_task.delay(pk))
+            handed_over.append((build.pk,))
+    enqueue_each_on_commit(build_run_task, handed_over)
     return reaped
 
 
@@ -661,7 +670,12 @@ def image_pushed_build_links(*, repository_id, tags):
 # Docker Hub's format (builds.notifications). Each notification is a
 # delivery row, sent by ``repository_webhook_deliver_task`` once the push
 # has committed, and tried again with backoff (HUB_WEBHOOK_RETRY_DELAYS)
-# until it is answered with a 2xx or the attempts run out.
+# until it is answered with a 2xx or the attempts run out. The row says when
+# its next attempt is due; ``repository_webhooks_redispatch`` sends again
+# the ones whose message was lost.
+
+# Deliveries handed over again in one run of the redispatcher, most overdue first.
+REDISPATCH_BATCH = 500
 
 
 def _webhook_url_check(url):
@@ -716,10 +730,12 @@ def _delivery_create(*, webhook, event, payload_for):
     names its own callback URL, so the row comes first."""
     from .tasks import repository_webhook_deliver_task
 
-    delivery = RepositoryWebhookDelivery.objects.create(webhook=webhook, event=event, payload={})
+    delivery = RepositoryWebhookDelivery.objects.create(
+        webhook=webhook, event=event, payload={}, next_attempt_at=timezone.now()
+    )
     delivery.payload = payload_for(notifications.callback_url(delivery.pk))
     delivery.save(update_fields=["payload"])
-    transaction.on_commit(lambda: repository_webhook_deliver_task.delay(delivery.pk))
+    enqueue_on_commit(repository_webhook_deliver_task, delivery.pk, 1)
     return delivery
 
 
@@ -789,10 +805,16 @@ class DeliveryAttempt:
     retry_in: float | None
 
 
-def repository_webhook_deliver(*, delivery_id):
+def repository_webhook_deliver(*, delivery_id, attempt=None):
     """Make one attempt at a pending delivery and record how it went.
-    Returns a ``DeliveryAttempt``, or None when there is nothing to send (the
-    delivery is gone, finished, or its attempt is under way elsewhere).
+    Returns a ``DeliveryAttempt``, or None when there is nothing to send: the
+    delivery is gone or finished, its attempt is under way elsewhere, or the
+    message asks for an attempt that was made already.
+
+    ``attempt`` is the number of the attempt the message was sent for (None:
+    whichever comes next). A copy of a message whose attempt was made (a
+    duplicate, or one the redispatcher replaced) sends nothing, unless the
+    delivery's next attempt is overdue by then.
 
     After attempt n fails, the next comes HUB_WEBHOOK_RETRY_DELAYS[n-1]
     seconds later; after the last, the delivery is failed.
@@ -800,8 +822,11 @@ def repository_webhook_deliver(*, delivery_id):
     Not one transaction: the POST may take HUB_WEBHOOK_TIMEOUT seconds and
     holds no database lock. Instead, the attempt is claimed first by raising
     its count from the value read, so two workers handed the same delivery
-    never both send it; the outcome is written after."""
+    never both send it; the outcome is written after. While the attempt is
+    under way its next one is due when this one will be over at the latest,
+    so a worker lost mid-attempt leaves the delivery to the redispatcher."""
     pending = RepositoryWebhookDelivery.Status.PENDING
+    now = timezone.now()
     delivery = (
         RepositoryWebhookDelivery.objects.select_related("webhook")
         .filter(pk=delivery_id, status=pending)
@@ -809,10 +834,14 @@ def repository_webhook_deliver(*, delivery_id):
     )
     if delivery is None:
         return None
-    attempt = delivery.attempts + 1
+    number = delivery.attempts + 1
+    overdue = delivery.next_attempt_at is not None and delivery.next_attempt_at <= now
+    if attempt is not None and attempt != number and not overdue:
+        return None
+    under_way_until = now + timedelta(seconds=django_settings.HUB_WEBHOOK_TIMEOUT + 60)
     claimed = RepositoryWebhookDelivery.objects.filter(
         pk=delivery.pk, status=pending, attempts=delivery.attempts
-    ).update(attempts=attempt, last_attempt_at=timezone.now())
+    ).update(attempts=number, last_attempt_at=now, next_attempt_at=under_way_until)
     if not claimed:
         return None
     webhook = delivery.webhook
@@ -829,21 +858,56 @@ def repository_webhook_deliver(*, delivery_id):
             secret=secret,
         )
     delays = django_settings.HUB_WEBHOOK_RETRY_DELAYS
-    retry_in = None
+    retry_in = next_attempt_at = None
     if result.delivered:
         status = RepositoryWebhookDelivery.Status.SUCCESS
-    elif attempt > len(delays):
+    elif number > len(delays):
         status = RepositoryWebhookDelivery.Status.FAILED
     else:
         status = pending
-        retry_in = delays[attempt - 1]
-    recorded = RepositoryWebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=status, response_status=result.status, response_excerpt=result.excerpt
+        retry_in = delays[number - 1]
+        next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+    recorded = RepositoryWebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(
+        status=status,
+        response_status=result.status,
+        response_excerpt=result.excerpt,
+        next_attempt_at=next_attempt_at,
     )
     if not recorded:
         return None  # the webhook was deleted meanwhile
     delivery.refresh_from_db()
     return DeliveryAttempt(delivery=delivery, retry_in=retry_in)
+
+
+@transaction.atomic
+def repository_webhooks_redispatch():
+    """Hand over again the pending deliveries whose next attempt is more than
+    HUB_WEBHOOK_REDISPATCH_SECONDS overdue: their message was lost (with the
+    broker, or with a worker lost mid-attempt). Each is sent for the attempt
+    it waits for, so the lost message turning up after all sends nothing more;
+    one still not attempted is handed over again as long after. Returns the
+    deliveries' ids."""
+    from .tasks import repository_webhook_deliver_task
+
+    now = timezone.now()
+    pending = RepositoryWebhookDelivery.Status.PENDING
+    overdue = now - timedelta(seconds=django_settings.HUB_WEBHOOK_REDISPATCH_SECONDS)
+    lost = list(
+        RepositoryWebhookDelivery.objects.select_for_update(skip_locked=True)
+        .filter(status=pending, next_attempt_at__lt=overdue)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", "attempts")[:REDISPATCH_BATCH]
+    )
+    if not lost:
+        return []
+    ids = [pk for pk, _attempts in lost]
+    RepositoryWebhookDelivery.objects.filter(
+        pk__in=ids, status=pending, next_attempt_at__lt=overdue
+    ).update(next_attempt_at=now)
+    enqueue_each_on_commit(
+        repository_webhook_deliver_task, [(pk, attempts + 1) for pk, attempts in lost]
+    )
+    return ids
 
 
 # Configuration -------------------------------------------------------------

@@ -12,6 +12,8 @@ import socket
 from celery import shared_task
 from django.conf import settings
 
+from hub.enqueue import RETRY_WHILE_DATABASE_DOWN
+
 from . import pipeline, services
 
 
@@ -45,16 +47,33 @@ def builds_reap_task():
 
 @shared_task
 def image_pushed_task(repository_id, digest, tags, pusher_id):
-    """After a push: build the repositories linked to it, and notify its webhooks."""
+    """For messages an earlier version of Hub queued when an image was
+    pushed. Pushes now reach builds as events (``repositories.events``,
+    delivered to ``builds.receivers``), which do the same."""
     services.image_pushed_build_links(repository_id=repository_id, tags=tags)
     services.repository_webhooks_notify(repository_id=repository_id, tags=tags, pusher_id=pusher_id)
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
-def repository_webhook_deliver_task(self, delivery_id):
-    """One attempt at a repository webhook delivery; a failed one comes back
-    after the next of HUB_WEBHOOK_RETRY_DELAYS (the service counts attempts).
-    Acknowledged when done, so an attempt cut short by a lost worker is made again."""
-    attempt = services.repository_webhook_deliver(delivery_id=delivery_id)
-    if attempt is not None and attempt.retry_in is not None:
-        raise self.retry(countdown=attempt.retry_in)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    **{**RETRY_WHILE_DATABASE_DOWN, "max_retries": None},
+)
+def repository_webhook_deliver_task(self, delivery_id, attempt=None):
+    """Attempt number ``attempt`` at a repository webhook delivery; a failed
+    one comes back for the next after the next of HUB_WEBHOOK_RETRY_DELAYS.
+    A copy of a message whose attempt was made sends nothing (the service
+    counts attempts). A retry the broker does not take, or an attempt cut
+    short by a lost worker, is sent again by the redispatcher."""
+    result = services.repository_webhook_deliver(delivery_id=delivery_id, attempt=attempt)
+    if result is not None and result.retry_in is not None:
+        raise self.retry(
+            args=(delivery_id, result.delivery.attempts + 1), countdown=result.retry_in
+        )
+
+
+@shared_task
+def repository_webhooks_redispatch_task():
+    """Periodic: send again the deliveries whose message was lost."""
+    return len(services.repository_webhooks_redispatch())

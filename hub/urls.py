@@ -19,3 +19,5 @@ urlpatterns = [
     path("v2/", include("repositories.registry.urls")),
     path("v1/", include("repositories.v1_urls")),
 ]
+
+handler500 = "hub.views.server_error"

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class RepositoriesConfig(AppConfig):
     name = "repositories"
+
+    def ready(self):
+        from . import receivers
+
+        receivers.connect()

@@ -296,3 +296,47 @@ class SearchWord(models.Model):
 
     word = models.CharField(max_length=255, primary_key=True)
     count = models.IntegerField(default=0)
+
+
+class Event(models.Model):
+    """Something the repositories app tells the rest of Hub (an outbox row).
+
+    It is written in the transaction of the change it tells of, so it exists
+    exactly when the change does, and it stays until a worker has delivered
+    it (``repositories.events``): a broker that is down when the change
+    commits delays the event, it does not lose it. Delivered events are
+    pruned after HUB_EVENT_RETENTION_DAYS."""
+
+    class Kind(models.TextChoices):
+        IMAGE_PUSHED = "image_pushed", "Image pushed"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # The signal's arguments.
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the event was last handed to the workers; an undelivered event is
+    # handed over again HUB_EVENT_RESEND_SECONDS later.
+    dispatched_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries tried, and why the last one that failed did.
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            # The resender's work: few rows, however many events are kept.
+            models.Index(
+                fields=["dispatched_at"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="event_undelivered",
+            ),
+            models.Index(
+                fields=["delivered_at"],
+                condition=models.Q(delivered_at__isnull=False),
+                name="event_delivered",
+            ),
+        ]
+
+    def __str__(self):
+        state = "delivered" if self.delivered_at else "undelivered"
+        return f"{self.kind} {self.pk} ({state})"

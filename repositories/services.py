@@ -39,6 +39,12 @@ logger = logging.getLogger(__name__)
 
 # A config blob is read to learn an image's platform; anything larger is not a config.
 CONFIG_READ_LIMIT = 1024 * 1024
+# Blob links garbage collection deletes in one statement (and one transaction).
+GC_BATCH_SIZE = 500
+# A repository's cache generation lives this long unchanged; the entries under
+# it live HUB_MANIFEST_CACHE_SECONDS. It must expire at all, because one left
+# in a cache epoch that hub.cache has renewed would otherwise stay forever.
+CACHE_GENERATION_SECONDS = 24 * 3600
 
 
 class ServiceError(Exception):
@@ -264,8 +270,18 @@ def _parse_digest(digest):
 
 
 def blob_find(*, repository, digest):
-    """The blob ``digest`` if ``repository`` holds it. Never by digest alone."""
-    return Blob.objects.filter(digest=digest, repositoryblob__repository=repository).first()
+    """The blob ``digest`` if ``repository`` holds it. Never by digest alone:
+    the cached answer is keyed by the repository and its cache generation,
+    which every removal of a link changes (blob_unlink, repository_delete,
+    blob_collect_garbage). Only a blob found is cached, since linking one
+    (a push, a mount) does not change the generation."""
+    key = _cache_key(repository, "blob", digest)
+    blob = cache.get(key)
+    if blob is None:
+        blob = Blob.objects.filter(digest=digest, repositoryblob__repository=repository).first()
+        if blob is not None:
+            cache.set(key, blob, settings.HUB_MANIFEST_CACHE_SECONDS)
+    return blob
 
 
 def _blob_link(*, repository, digest, size, scratch=None):
@@ -335,6 +351,8 @@ def blob_unlink(*, repository, digest):
     """Remove a blob from a repository. The bytes go when garbage collection
     finds no repository and no manifest still holding them."""
     deleted, _ = RepositoryBlob.objects.filter(repository=repository, blob__digest=digest).delete()
+    if deleted:
+        _forget_cached(repository)  # blob_find may have cached the link
     return deleted > 0
 
 
@@ -403,14 +421,18 @@ def _upload_append_part(upload, stream, length):
             return upload
         blobstore.save_part(part, scratch)
     with transaction.atomic():
-        current = Upload.objects.select_for_update().get(pk=upload.pk)
-        if current.offset != upload.offset:  # a concurrent chunk got there first
-            transaction.on_commit(lambda: blobstore.delete_parts([part]))
-            raise UploadOutOfOrder(current.offset)
-        current.parts = [*current.parts, part]
-        current.offset += size
-        current.save(update_fields=["parts", "offset", "updated_at"])
-    return current
+        current = Upload.objects.select_for_update().filter(pk=upload.pk).first()
+        if current is not None and current.offset == upload.offset:
+            current.parts = [*current.parts, part]
+            current.offset += size
+            current.save(update_fields=["parts", "offset", "updated_at"])
+            return current
+    # The session does not list the part, so nothing else would ever delete
+    # it. (Not on commit: raising rolls the block back, dropping its callbacks.)
+    blobstore.delete_parts([part])
+    if current is None:  # the session ended (cancelled, swept) while this chunk came in
+        raise UploadUnknown
+    raise UploadOutOfOrder(current.offset)  # a concurrent chunk got there first
 
 
 def upload_complete(*, upload, digest, stream, length):
@@ -501,6 +523,72 @@ def repository_sweep_pending(*, older_than):
     return count
 
 
+def upload_sweep_orphans(*, parts_older_than, staging_older_than):
+    """Delete the bytes in upload storage that no session will read again, as
+    processes killed mid-request leave them. Returns ``{"parts": n,
+    "staging": n}``.
+
+    Parts (S3): a part its session does not list, or whose session is gone,
+    once older than ``parts_older_than`` seconds. A part is stored before
+    its session's row lists it, so a young part nobody lists may be one a
+    request is about to list; an old one was left by a request that died in
+    between. The bound must be far longer than storing a part and
+    committing take (HUB_UPLOAD_MAX_AGE is). Listed parts belong to their
+    session and go with it (upload_cancel, upload_sweep).
+
+    Staging files (a file system): the file and folder of a session whose
+    row is gone, unless a request holds the file's lock or it changed within
+    ``staging_older_than`` seconds (blobstore.staging_sweep). A live
+    session's file is upload_sweep's to judge.
+
+    Storage is listed before the rows are read: a session's row is created
+    before any of its files and never comes back once deleted, so a row
+    missing now means a session ended for good."""
+    stored = blobstore.stored_upload_files()
+    ids = list(stored)
+    listed = {}
+    for start in range(0, len(ids), 500):  # under SQLite's limit on query parameters
+        batch = Upload.objects.filter(uuid__in=ids[start : start + 500])
+        listed.update(batch.values_list("uuid", "parts"))
+    cutoff = timezone.now() - timezone.timedelta(seconds=parts_older_than)
+    parts = staging = 0
+    for upload_id, names in stored.items():
+        path = blobstore.staging_path(upload_id)
+        if path is not None:
+            if upload_id not in listed and blobstore.staging_sweep(
+                path, older_than=staging_older_than
+            ):
+                staging += 1
+            continue
+        kept = set(listed.get(upload_id, ()))
+        for name in names:
+            if name in kept:
+                continue
+            modified = blobstore.part_modified_time(name)
+            if modified is not None and modified < cutoff:
+                blobstore.delete_parts([name])
+                parts += 1
+    return {"parts": parts, "staging": staging}
+
+
+def leftovers_sweep(*, upload_max_age, scratch_max_age):
+    """Sweep what failed and abandoned pushes leave, and return how much went
+    of each: upload sessions idle for ``upload_max_age`` seconds, then the
+    pending repositories their pushes began (the same age: a push may take
+    as long as its uploads may stay), then upload storage no session owns,
+    then this host's scratch files no request holds (``scratch_max_age``).
+    In this order, each step finds what the one before let go."""
+    counts = {
+        "uploads": upload_sweep(older_than=upload_max_age),
+        "repositories": repository_sweep_pending(older_than=upload_max_age),
+    }
+    counts.update(
+        upload_sweep_orphans(parts_older_than=upload_max_age, staging_older_than=scratch_max_age)
+    )
+    counts["scratch"] = blobstore.scratch_sweep(older_than=scratch_max_age)
+    return counts
+
+
 def blob_collect_garbage(*, grace_seconds):
     """Drop what no manifest needs. A repository's link to a blob that none
     of its manifests references goes after ``grace_seconds`` (time for the
@@ -511,7 +599,16 @@ def blob_collect_garbage(*, grace_seconds):
     referenced = ManifestBlob.objects.filter(
         manifest__repository=OuterRef("repository"), blob=OuterRef("blob")
     )
-    RepositoryBlob.objects.filter(created_at__lt=cutoff).exclude(Exists(referenced)).delete()
+    unneeded = RepositoryBlob.objects.filter(created_at__lt=cutoff).exclude(Exists(referenced))
+    links = list(unneeded.values_list("pk", "repository_id"))
+    for start in range(0, len(links), GC_BATCH_SIZE):
+        batch = links[start : start + GC_BATCH_SIZE]
+        with transaction.atomic():
+            # Asked again as they go: a manifest pushed since the list was
+            # read may need some of them. Every repository that may lose a
+            # link forgets its cached blob lookups.
+            unneeded.filter(pk__in=[pk for pk, _ in batch]).delete()
+            _forget_cached_ids({repository_id for _, repository_id in batch})
 
     deleted = 0
     orphans = Blob.objects.filter(
@@ -535,12 +632,15 @@ def _cache_generation(repository):
     """A token that changes whenever the repository's manifests or tags do.
     Cached lookups are keyed by it, so a reader that raced a change can only
     ever write its stale answer under a key nobody asks for again."""
-    key = f"manifest-generation:{repository.pk}"
+    key = _generation_key(repository.pk)
     generation = cache.get(key)
     if generation is None:
-        cache.add(key, secrets.token_hex(8), None)
-        generation = cache.get(key)
-    return generation
+        token = secrets.token_hex(8)
+        generation = token if cache.add(key, token, CACHE_GENERATION_SECONDS) else cache.get(key)
+    # None when the cache kept nothing (Redis unreachable): a token of this
+    # call's own then keys the lookup where nobody asks again, rather than
+    # under a constant that no change would ever move.
+    return generation or secrets.token_hex(8)
 
 
 def _cache_key(repository, *parts):
@@ -549,9 +649,23 @@ def _cache_key(repository, *parts):
     return f"repository:{repository.pk}:{_cache_generation(repository)}:{digest}"
 
 
+def _generation_key(repository_id):
+    return f"manifest-generation:{repository_id}"
+
+
 def _forget_cached(repository):
-    key = f"manifest-generation:{repository.pk}"
-    transaction.on_commit(lambda: cache.set(key, secrets.token_hex(8), None))
+    _forget_cached_ids([repository.pk])
+
+
+def _forget_cached_ids(repository_ids):
+    """Once committed, move the generation of these repositories on, so that
+    nothing cached for them before is found again."""
+    keys = [_generation_key(repository_id) for repository_id in repository_ids]
+
+    def forget():
+        cache.set_many({key: secrets.token_hex(8) for key in keys}, CACHE_GENERATION_SECONDS)
+
+    transaction.on_commit(forget)
 
 
 def manifest_resolve(*, repository, reference):

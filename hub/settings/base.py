@@ -183,11 +183,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HUB_DB_CONN_MAX_AGE", default=60))
+# A kept connection is checked before a request reuses it, so a restarted
+# database costs no failed request in each process that held a connection.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds hot manifests and tag lookups. It must be shared by every
-# server process, so the default is a directory, and production uses Redis.
-CACHES = {"default": env.cache_url("HUB_CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
+# The cache holds hot repositories, manifests, tag lists and blob lookups. It
+# must be shared by every server process, so the default is a directory, and
+# production uses Redis. Redis is an accelerator, not a dependency: while it
+# is unreachable hub.cache answers misses and skips writes (see there), after
+# waiting at most HUB_CACHE_TIMEOUT seconds to connect or for an answer.
+HUB_CACHE_TIMEOUT = env.float("HUB_CACHE_TIMEOUT", default=0.5)
+_cache_url = env.str("HUB_CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")
+if _cache_url.partition("://")[0] in ("redis", "rediss", "rediscache"):
+    # Parsed as for Django's own backend (lower-case OPTIONS), whichever one
+    # django-environ would pick, then served by its subclass.
+    _cache = env.cache_url(
+        "HUB_CACHE_URL", default=_cache_url, backend="django.core.cache.backends.redis.RedisCache"
+    )
+    _cache["BACKEND"] = "hub.cache.ResilientRedisCache"
+    _cache.setdefault("OPTIONS", {})
+    _cache["OPTIONS"].setdefault("socket_connect_timeout", HUB_CACHE_TIMEOUT)
+    _cache["OPTIONS"].setdefault("socket_timeout", HUB_CACHE_TIMEOUT)
+else:
+    _cache = env.cache_url("HUB_CACHE_URL", default=_cache_url)
+CACHES = {"default": _cache}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -245,6 +265,10 @@ STORAGES = {
 # from S3 parts) before they move into blob storage. On the same file system
 # as the blob directory, the move is a rename.
 HUB_SCRATCH_DIR = Path(env.str("HUB_SCRATCH_DIR", default=str(DATA_DIR / "tmp")))
+# A scratch file no request holds (a killed process's) is deleted once it has
+# not changed for this many seconds; a live request's file is never deleted,
+# however long its client pauses (see blobstore.scratch_sweep).
+HUB_SCRATCH_MAX_AGE = env.int("HUB_SCRATCH_MAX_AGE", default=3600)
 
 # How blob downloads leave the server:
 #   "stream"    Hub copies the object to the socket in 1 MiB chunks;
@@ -263,7 +287,12 @@ HUB_MAX_MANIFEST_SIZE = env.int("HUB_MAX_MANIFEST_SIZE", default=4 * 1024 * 1024
 # (sparse mirrors). Off: such a push fails with MANIFEST_BLOB_UNKNOWN.
 HUB_ALLOW_SPARSE_MANIFESTS = env.bool("HUB_ALLOW_SPARSE_MANIFESTS", default=False)
 HUB_MAX_BLOB_SIZE = env.int("HUB_MAX_BLOB_SIZE", default=20 * 1024**3)
-HUB_UPLOAD_MAX_AGE = env.int("HUB_UPLOAD_MAX_AGE", default=24 * 3600)
+# An upload session idle this long is abandoned and swept, with the empty
+# repository its push began and parts no session lists. A push that is still
+# sending touches its session with every chunk, so this bounds only how long
+# a dead push holds space; it must exceed the longest single request (one
+# PATCH of a large layer over a slow link).
+HUB_UPLOAD_MAX_AGE = env.int("HUB_UPLOAD_MAX_AGE", default=6 * 3600)
 # Blobs no manifest needs are deleted this long after they were pushed.
 HUB_GC_GRACE_SECONDS = env.int("HUB_GC_GRACE_SECONDS", default=24 * 3600)
 HUB_PAGE_SIZE_MAX = env.int("HUB_PAGE_SIZE_MAX", default=1000)
@@ -275,6 +304,10 @@ HUB_PULL_BATCH_SIZE = env.int("HUB_PULL_BATCH_SIZE", default=1000)
 HUB_PULL_FLUSH_SECONDS = env.int("HUB_PULL_FLUSH_SECONDS", default=10)
 HUB_PULL_FLUSH_AT_EXIT = True
 HUB_MANIFEST_CACHE_SECONDS = env.int("HUB_MANIFEST_CACHE_SECONDS", default=300)
+# A /v2/ or /token request that fails because the database, the cache, blob
+# storage or the task broker is down answers 503 with this Retry-After, in
+# seconds (repositories/registry/outages.py).
+HUB_OUTAGE_RETRY_AFTER = env.int("HUB_OUTAGE_RETRY_AFTER", default=10)
 
 # Celery. The embedded default is a broker that needs no server: a directory.
 CELERY_BROKER_URL = env.str("HUB_BROKER_URL", default="filesystem://")
@@ -296,9 +329,10 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("HUB_CELERY_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
+    # Often, so a failed push's leftovers go soon after they turn stale.
     "sweep-stale-uploads": {
         "task": "repositories.tasks.upload_sweep_task",
-        "schedule": 3600.0,
+        "schedule": 600.0,
     },
     "refresh-search-ranking": {
         "task": "repositories.tasks.search_index_refresh_task",
@@ -312,7 +346,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "builds.tasks.builds_reap_task",
         "schedule": env.float("HUB_BUILD_REAP_SECONDS", default=30.0),
     },
+    "resend-undelivered-events": {
+        "task": "repositories.tasks.events_resend_task",
+        "schedule": 30.0,
+    },
+    "prune-delivered-events": {
+        "task": "repositories.tasks.events_prune_task",
+        "schedule": 3600.0,
+    },
+    "redispatch-webhook-deliveries": {
+        "task": "builds.tasks.repository_webhooks_redispatch_task",
+        "schedule": 60.0,
+    },
 }
+# Events (a push, say) are kept in the database until a worker has delivered
+# them. One still undelivered this many seconds after it was handed to the
+# workers (its message lost, or the broker down when it was written) is
+# handed over again; delivered ones are deleted after HUB_EVENT_RETENTION_DAYS.
+HUB_EVENT_RESEND_SECONDS = env.int("HUB_EVENT_RESEND_SECONDS", default=60)
+HUB_EVENT_RETENTION_DAYS = env.int("HUB_EVENT_RETENTION_DAYS", default=7)
 # Builds run on their own queue, acknowledged only when done: a worker that
 # dies mid-build leaves its message for another worker (or the reaper).
 CELERY_TASK_ROUTES = {"builds.tasks.build_run_task": {"queue": "builds"}}
@@ -330,6 +382,17 @@ HUB_URL = env.str("HUB_URL", default=f"http://{HUB_ADDR}").rstrip("/")
 HUB_REGISTRY_URL = env.str("HUB_REGISTRY_URL", default=HUB_URL).rstrip("/")
 HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
 HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
+# Seconds an idle client connection stays open. Keep it above the idle timeout
+# of any load balancer or proxy in front (AWS ALB: 60), so that the proxy, not
+# Hub, closes idle connections: otherwise a request the proxy sends just as Hub
+# closes fails with a reset (hub/gunicorn.conf.py says more).
+HUB_WEB_KEEPALIVE = env.int("HUB_WEB_KEEPALIVE", default=75)
+# A web worker silent for this long is killed and replaced; on a stop, requests
+# in flight get HUB_WEB_GRACEFUL_TIMEOUT seconds to finish.
+HUB_WEB_TIMEOUT = env.int("HUB_WEB_TIMEOUT", default=120)
+HUB_WEB_GRACEFUL_TIMEOUT = env.int("HUB_WEB_GRACEFUL_TIMEOUT", default=30)
+# One line per request on standard output (without query strings).
+HUB_WEB_ACCESS_LOG = env.bool("HUB_WEB_ACCESS_LOG", default=True)
 # The host name clients use in `docker login HOST`; by default the request's.
 HUB_REGISTRY_HOST = env.str("HUB_REGISTRY_HOST", default="")
 
@@ -371,8 +434,19 @@ AXES_VERBOSE = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "hub": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "hub"}},
     "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # axes says INFO about every successful log-in, and registry clients
+        # log in on every request; lockouts are WARNING and still show.
+        "axes": {"level": "WARNING"},
+        # Every 4xx is a WARNING here (each docker pull starts with a 401);
+        # the access log has them all. Server errors still show.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # REST API -----------------------------------------------------------------
@@ -463,3 +537,6 @@ HUB_WEBHOOK_RETRY_DELAYS = env.list(
     "HUB_WEBHOOK_RETRY_DELAYS", cast=float, default=[10, 60, 300, 1800]
 )
 HUB_WEBHOOK_TIMEOUT = env.float("HUB_WEBHOOK_TIMEOUT", default=10.0)
+# A pending delivery whose next attempt is this many seconds overdue is taken
+# to have lost its message (with the broker, say) and is handed over again.
+HUB_WEBHOOK_REDISPATCH_SECONDS = env.int("HUB_WEBHOOK_REDISPATCH_SECONDS", default=300)

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import permissions, services
 from ..oci import digests
 from ..oci.names import is_valid_name
-from . import errors
+from . import errors, outages
 from .auth import authorize
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -28,7 +28,10 @@ def error_response(error, *, head=False):
 
 def registry_view(methods):
     """Wrap a view taking ``request`` and URL parts: allow ``methods``,
-    turn RegistryError into the spec's answer, stamp the API version."""
+    turn RegistryError into the spec's answer, and any other exception too
+    (503 when something the registry needs is down, 507 on a full disk, 500
+    otherwise), stamp the API version. A streamed body that fails after
+    its headers have gone cannot change its status; it is cut short."""
 
     def decorate(view):
         @csrf_exempt
@@ -43,6 +46,12 @@ def registry_view(methods):
                 response = view(request, *args, **kwargs)
             except errors.RegistryError as error:
                 response = error_response(error, head=request.method == "HEAD")
+                _discard_unread_body(request)
+            except outages.LEFT_TO_DJANGO:
+                raise
+            except Exception as exc:
+                response = error_response(outages.error_for(exc), head=request.method == "HEAD")
+                outages.log_failure(request, response, exc)
                 _discard_unread_body(request)
             response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
             return response

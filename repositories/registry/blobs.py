@@ -87,24 +87,39 @@ def _blob_body(request, blob, headers):
             response = FileResponse(handle, content_type="application/octet-stream")
         else:
             response = StreamingHttpResponse(
-                _read(handle, 0, blob.size), content_type="application/octet-stream"
+                _stream(handle, 0, blob.size), content_type="application/octet-stream"
             )
             response["Content-Length"] = str(blob.size)
         return _with_headers(response, headers)
 
     start, end = requested
     response = StreamingHttpResponse(
-        _read(handle, start, end - start + 1), status=206, content_type="application/octet-stream"
+        _stream(handle, start, end - start + 1), status=206, content_type="application/octet-stream"
     )
     response["Content-Length"] = str(end - start + 1)
     response["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
     return _with_headers(response, headers)
 
 
-def _read(handle, start, length):
-    with handle:
+def _stream(handle, start, length):
+    """The body as an iterator whose first chunk has been read already. S3
+    opens an object lazily, at the first read: done here, inside the view, a
+    storage outage is still answered with the registry's 503, where a failure
+    once the response has begun could only cut the connection."""
+    try:
         if start:
             handle.seek(start)
+        first = handle.read(min(blobstore.CHUNK_SIZE, length))
+    except BaseException:
+        handle.close()
+        raise
+    return _rest(handle, first, length - len(first))
+
+
+def _rest(handle, first, length):
+    with handle:
+        if first:
+            yield first
         while length > 0:
             chunk = handle.read(min(blobstore.CHUNK_SIZE, length))
             if not chunk:

@@ -102,3 +102,32 @@ class ParameterInvalid(Unsupported):
 
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
+class Unknown(RegistryError):
+    """A failure nobody foresaw; its traceback is in the log, not the answer."""
+
+    message = "internal server error"
+
+
+class Unavailable(RegistryError):
+    """Something the registry needs is down. The spec's list of codes binds
+    4xx answers only; this is Docker's code for a 503
+    (errcode.ErrorCodeUnavailable), which Docker clients know."""
+
+    code, status, message = "UNAVAILABLE", 503, "service unavailable"
+
+
+class InsufficientStorage(RegistryError):
+    """The server's disk is full. No code in the spec's list fits: DENIED
+    would send people looking for a permission problem, and
+    BLOB_UPLOAD_INVALID says the upload can no longer proceed, when it can
+    once space is freed. UNKNOWN is the code Docker clients turn any code
+    they do not know into anyway (errcode.ParseErrorCode), so the status and
+    the message carry the meaning."""
+
+    code, status, message = (
+        "UNKNOWN",
+        507,
+        "no space left on the server's storage; try again once space has been freed",
+    )

@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +22,7 @@ from django.db import connection
 
 from builds import services
 from repositories import services as repository_services
+from tests.brokers import tasks_sent_to
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -194,30 +194,6 @@ def _database_url():
     return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
-def _producer_connections_forget(app):
-    """Celery keeps its producer pools for the broker it first connected to
-    (the same two caches it drops after a fork); after a broker change they
-    must be rebuilt."""
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@contextmanager
-def _tasks_sent_to(broker_url):
-    """Queue tasks on ``broker_url`` instead of running them in this process."""
-    from hub.celery import app
-
-    names = ("broker_url", "task_always_eager", "broker_transport_options")
-    saved = {name: app.conf[name] for name in names}
-    app.conf.update(broker_url=broker_url, task_always_eager=False, broker_transport_options={})
-    _producer_connections_forget(app)
-    try:
-        yield
-    finally:
-        app.conf.update(saved)
-        _producer_connections_forget(app)
-
-
 class CeleryWorker:
     """`celery -A hub worker` in a process group of its own."""
 
@@ -358,7 +334,7 @@ def celery_worker_factory(transactional_db, tmp_path):
         worker.start()
         return worker
 
-    with _tasks_sent_to(broker_url):
+    with tasks_sent_to(broker_url):
         try:
             yield start
         finally:

@@ -77,9 +77,11 @@ def make_old(repository, *, seconds):
 
 
 def sweep(capture_on_commit):
-    """The periodic sweep, as Celery beat runs it (committing)."""
+    """The periodic sweep, as Celery beat runs it (committing): what it did to
+    uploads and repositories (it sweeps files too, which these tests leave)."""
     with capture_on_commit(execute=True):
-        return tasks.upload_sweep_task()
+        counts = tasks.upload_sweep_task()
+    return {kind: counts[kind] for kind in ("uploads", "repositories")}
 
 
 # Nobody sees a repository before its first manifest ---------------------------

@@ -1,6 +1,20 @@
 """Start Hub: migrate, make sure the admin account exists, then run the web
-server (gunicorn, several processes) and a Celery worker until interrupted."""
+server (gunicorn), the Celery workers and the Celery beat scheduler, and keep
+them running until told to stop.
 
+`serve` is a small supervisor. A child that exits unexpectedly is logged and
+started again after a pause that doubles with each quick failure (1 s up to a
+minute; a child that stayed up a while starts over at 1 s); the others run
+on. SIGTERM or SIGINT stops every child: each is asked to stop (SIGTERM),
+given HUB_WEB_GRACEFUL_TIMEOUT seconds and a little more, then killed. The
+children die with `serve` too, even when it is killed outright, so a
+restarted `serve` finds its address free and no worker left behind."""
+
+import contextlib
+import ctypes
+import fcntl
+import functools
+import logging
 import os
 import secrets
 import signal
@@ -11,29 +25,156 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
+from django.db import IntegrityError, connection, transaction
+
+logger = logging.getLogger("hub.serve")
+
+PR_SET_PDEATHSIG = 1
+# Pauses before starting a child that exited again: FIRST_PAUSE seconds,
+# doubling up to MAX_PAUSE. A child that ran for STABLE_SECONDS was fine
+# before it died, and starts over at FIRST_PAUSE.
+FIRST_PAUSE = 1.0
+MAX_PAUSE = 60.0
+STABLE_SECONDS = 60.0
+POLL_SECONDS = 0.2
+# Beyond the children's own graceful timeout, before they are killed.
+STOP_MARGIN_SECONDS = 5.0
+# Any number, the same in every process: the key of the PostgreSQL lock that
+# lets one `serve` at a time migrate and create the admin account.
+STARTUP_LOCK_KEY = 0x4855425F5345  # "HUB_SE"
+
+
+def die_with_parent():
+    """A preexec_fn that has the kernel kill the child when `serve` dies,
+    however it dies. The C function is looked up here, in `serve`: between
+    fork and exec the child should do no more than call it."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return functools.partial(prctl, PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def describe_exit(returncode):
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+class Child:
+    """One supervised program: started again, after a pause, when it exits."""
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.argv = argv
+        self.process = None
+        self.started_at = 0.0
+        self.failures = 0
+        self.start_at = 0.0  # when to start it (again), while it is not running
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            # A process group of its own: a terminal's Ctrl-C reaches `serve`
+            # alone, which then stops the children in order; and a child's
+            # own helpers (Celery's pool processes) can be killed with it.
+            process_group=0,
+            preexec_fn=die_with_parent(),
+        )
+        self.started_at = time.monotonic()
+        logger.info("Started %s (pid %s)", self.name, self.process.pid)
+
+    def check(self, now):
+        """Notice an exit and schedule the restart; start it when it is due."""
+        if self.process is None:
+            if now >= self.start_at:
+                self.start()
+            return
+        returncode = self.process.poll()
+        if returncode is None:
+            return
+        if now - self.started_at >= STABLE_SECONDS:
+            self.failures = 0
+        pause = min(FIRST_PAUSE * 2**self.failures, MAX_PAUSE)
+        self.failures += 1
+        logger.error(
+            "%s (pid %s) %s; starting it again in %g s",
+            self.name,
+            self.process.pid,
+            describe_exit(returncode),
+            pause,
+        )
+        self.process = None
+        self.start_at = now + pause
+
+    def signal(self, signum, *, group=False):
+        """Signal the child, or its whole process group, which may outlive it."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(self.process.pid, signum)
+            elif self.process.poll() is None:
+                self.process.send_signal(signum)
 
 
 class Command(BaseCommand):
-    help = "Run Hub's web server and worker (what `make run` does)."
+    help = "Run Hub's web server, workers and scheduler (what `make run` does)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-worker", action="store_true", help="start no Celery worker")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="start no Celery worker and no beat"
+        )
 
     def handle(self, *args, no_worker=False, **options):
         self.prepare_broker()
-        call_command("migrate", interactive=False, verbosity=0)
+        with self.startup_lock():
+            call_command("migrate", interactive=False, verbosity=0)
+            self.ensure_admin()
+            if settings.HUB_DEMO:
+                call_command("hub_demo", if_empty=True, host=settings.HUB_ADDR)
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.ensure_admin()
-        if settings.HUB_DEMO:
-            call_command("hub_demo", if_empty=True, host=settings.HUB_ADDR)
+        # Each child opens its own connections; this one would only idle.
+        connection.close()
 
-        children = [self.start_web()]
+        children = [self.web()]
         if not no_worker:
-            children.extend(self.start_workers())
+            children.extend(self.workers())
         self.stdout.write(self.style.SUCCESS(f"Hub is running at http://{settings.HUB_ADDR}/"))
         self.stdout.write("Press Ctrl-C to stop.")
-        self.wait(children)
+        self.stdout.flush()
+        self.supervise(children)
+
+    @contextlib.contextmanager
+    def startup_lock(self):
+        """One `serve` at a time migrates and creates the admin account when
+        several start at once on one database (one per host on PostgreSQL,
+        say): two migrating at once would both create the same tables."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [STARTUP_LOCK_KEY])
+            try:
+                yield
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [STARTUP_LOCK_KEY])
+        elif connection.vendor == "sqlite":
+            # Everything that shares a SQLite file runs on its host.
+            with open(f"{connection.settings_dict['NAME']}.serve-lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                yield
+        else:
+            yield
 
     def ensure_admin(self):
         User = get_user_model()
@@ -42,26 +183,17 @@ class Command(BaseCommand):
         if admin is None:
             generated = password is None
             password = password or secrets.token_urlsafe(12)
-            User.objects.create_superuser("admin", "admin@localhost", password)
+            try:
+                with transaction.atomic():
+                    User.objects.create_superuser("admin", "admin@localhost", password)
+            except IntegrityError:
+                # Another `serve` on the same database created it first.
+                return
             if generated:
                 self.stdout.write(f"Created the superuser 'admin' with password: {password}")
         elif password is not None and not admin.check_password(password):
             admin.set_password(password)
             admin.save(update_fields=["password"])
-
-    def start_web(self):
-        command = [
-            sys.executable, "-m", "gunicorn", "hub.wsgi:application",
-            "--bind", settings.HUB_ADDR,
-            "--workers", str(settings.HUB_WEB_WORKERS),
-            "--worker-class", "gthread",
-            "--threads", str(settings.HUB_WEB_THREADS),
-            "--timeout", "120",
-            "--graceful-timeout", "10",
-            "--error-logfile", "-",
-            "--no-control-socket",
-        ]  # fmt: skip
-        return subprocess.Popen(command, cwd=settings.BASE_DIR)
 
     def prepare_broker(self):
         """The embedded broker's folders must exist before anything is queued."""
@@ -70,48 +202,70 @@ class Command(BaseCommand):
             if isinstance(folder, str) and folder.startswith(str(settings.DATA_DIR)):
                 os.makedirs(folder, exist_ok=True)
 
-    def start_workers(self):
-        worker = [sys.executable, "-m", "celery", "--app", "hub", "worker", "--loglevel", "INFO"]
-        # Builds get a worker of their own, so a long build never holds up
-        # notifications or housekeeping.
-        return [
-            subprocess.Popen(
-                [
-                    *worker, "--queues", "celery", "--concurrency", "2", "--hostname", "main@%h",
-                    "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
-                ],
-                cwd=settings.BASE_DIR,
-            ),
-            subprocess.Popen(
-                [
-                    *worker, "--queues", "builds", "--hostname", "builds@%h",
-                    "--concurrency", str(settings.HUB_BUILD_WORKERS),
-                ],
-                cwd=settings.BASE_DIR,
-            ),
+    def web(self):
+        # Everything else comes from the configuration file (and so from the
+        # HUB_WEB_* settings), or from GUNICORN_CMD_ARGS, which overrides it.
+        config = settings.BASE_DIR / "hub" / "gunicorn.conf.py"
+        return Child("web", [sys.executable, "-m", "gunicorn", "--config", str(config)])
+
+    def workers(self):
+        celery = [sys.executable, "-m", "celery", "--app", "hub"]
+        worker = [*celery, "worker", "--loglevel", "INFO"]
+        main = [*worker, "--queues", "celery", "--concurrency", "2", "--hostname", "main@%h"]
+        builds = [
+            *worker, "--queues", "builds", "--hostname", "builds@%h",
+            "--concurrency", str(settings.HUB_BUILD_WORKERS),
         ]  # fmt: skip
+        beat = [
+            *celery, "beat", "--loglevel", "INFO",
+            "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
+        ]  # fmt: skip
+        return [
+            Child("worker", main),
+            # Builds get a worker of their own, so a long build never holds up
+            # notifications or housekeeping.
+            Child("builds", builds),
+            # The scheduler runs on its own, not inside a worker (--beat): a
+            # worker restarted or stopped then neither doubles it nor loses it.
+            Child("beat", beat),
+        ]
 
-    def wait(self, children):
-        def stop(signum, frame):
-            raise KeyboardInterrupt
+    def supervise(self, children):
+        stop_requests = []
 
-        signal.signal(signal.SIGTERM, stop)
-        self.died = None
-        try:
-            while self.died is None:
-                self.died = next((c for c in children if c.poll() is not None), None)
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
+        def request_stop(signum, frame):
+            stop_requests.append(signum)
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        for child in children:
+            child.start()
+        while not stop_requests:
+            now = time.monotonic()
             for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + 15
-            for child in children:
-                try:
-                    child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-        if self.died is not None:
-            raise CommandError(f"{self.died.args[2]} exited with status {self.died.returncode}")
+                child.check(now)
+            time.sleep(POLL_SECONDS)
+        logger.info("Stopping (%s)", signal.Signals(stop_requests[0]).name)
+        self.stop(children, stop_requests)
+
+    def stop(self, children, stop_requests):
+        asked = len(stop_requests)
+        for child in children:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.HUB_WEB_GRACEFUL_TIMEOUT + STOP_MARGIN_SECONDS
+        # A second Ctrl-C (or SIGTERM) means now.
+        waiting = [child for child in children if child.process is not None]
+        while waiting and time.monotonic() < deadline and len(stop_requests) == asked:
+            for child in [child for child in waiting if not child.running]:
+                logger.info("%s %s", child.name, describe_exit(child.process.returncode))
+                waiting.remove(child)
+            time.sleep(POLL_SECONDS)
+        for child in children:
+            if child.running:
+                logger.warning("%s did not stop in time; killing it", child.name)
+            # The whole group: what a child started (Celery's pool processes)
+            # goes with it.
+            child.signal(signal.SIGKILL, group=True)
+        for child in children:
+            if child.process is not None:
+                child.process.wait()

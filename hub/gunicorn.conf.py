@@ -1,0 +1,115 @@
+"""gunicorn's configuration for Hub: `manage.py serve` passes it with --config,
+and so can anyone running gunicorn themselves:
+
+    .venv/bin/gunicorn --config hub/gunicorn.conf.py
+
+The values come from Hub's settings (HUB_ADDR, HUB_WEB_* in the environment;
+see the README). Options in GUNICORN_CMD_ARGS or on the command line still
+win over this file."""
+
+import ctypes
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+_PROJECT = Path(__file__).resolve().parent.parent
+# gunicorn may be started from any directory; the settings and the app live here.
+if str(_PROJECT) not in sys.path:
+    sys.path.insert(0, str(_PROJECT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.base")
+
+from django.conf import settings  # noqa: E402  (needs the path and the module above)
+
+wsgi_app = "hub.wsgi:application"
+chdir = str(_PROJECT)
+bind = [settings.HUB_ADDR]
+workers = settings.HUB_WEB_WORKERS
+# Threads, so that a slow blob upload or download holds one thread rather
+# than a whole process.
+worker_class = "gthread"
+threads = settings.HUB_WEB_THREADS
+# An idle client connection stays open this long. A load balancer or proxy
+# keeps its own idle connections to Hub and reuses them; if Hub closed one
+# just as the proxy sent the next request on it, that request would fail
+# with a connection reset and nothing in Hub's log. Hub must therefore wait
+# longer than the proxy does (AWS ALB: 60 s by default), so that the proxy
+# is always the side that closes. Registry clients reuse connections too,
+# between the requests of a push; with gunicorn's own default of 2 s, pushes
+# under load failed that way.
+keepalive = settings.HUB_WEB_KEEPALIVE
+# A worker that has not checked in for this long (stuck, not merely busy
+# with a long request: the threads serve requests) is killed and replaced.
+timeout = settings.HUB_WEB_TIMEOUT
+# On a stop or restart, requests in flight get this long to finish.
+graceful_timeout = settings.HUB_WEB_GRACEFUL_TIMEOUT
+errorlog = "-"
+accesslog = "-" if settings.HUB_WEB_ACCESS_LOG else None
+# One line per request: client, user, request line without the query string,
+# status, bytes sent, milliseconds taken, user agent. The query string is
+# left out on purpose (see AccessLogger).
+access_log_format = '%(h)s %(u)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# No control socket file in the working directory; `serve` supervises.
+control_socket_disable = True
+
+PR_SET_PDEATHSIG = 1
+# Paths that carry a secret of their own: a build trigger's token, a webhook
+# callback's token, e-mail confirmation and password reset keys. The access
+# log shows them with the secret replaced.
+_SECRET_PATHS = (
+    re.compile(r"(/builds/hooks/[^/]+/generic/)[^/?]+"),
+    re.compile(r"(/builds/webhook-callbacks/\d+/)[^/?]+"),
+    re.compile(r"(/accounts/confirm-email/)[^/?]+"),
+    re.compile(r"(/accounts/password/reset/key/[0-9A-Za-z]+-)(?!set-password/)[^/?]+"),
+)
+
+
+def redact(url):
+    """``url`` (a path or a whole URL) without its query string or secrets."""
+    url = url.split("?", 1)[0]
+    for pattern in _SECRET_PATHS:
+        url = pattern.sub(r"\1[secret]", url)
+    return url
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with secrets kept out of the access log.
+
+    Query strings may hold secrets (a build trigger's token, an OAuth
+    callback's code), so every atom that could show one (the request line,
+    the path, the referrer, the query string itself) loses it, whatever
+    access_log_format says, and the secret segment of a few paths is
+    replaced."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        path = redact(environ.get("PATH_INFO") or "/")
+        atoms["U"] = atoms["{path_info}e"] = path
+        atoms["r"] = f"{environ['REQUEST_METHOD']} {path} {environ.get('SERVER_PROTOCOL', '-')}"
+        for name in ("{raw_uri}e", "{request_uri}e"):
+            if name in atoms:
+                atoms[name] = path
+        for name in ("q", "{query_string}e"):
+            atoms[name] = "-"
+        for name in ("f", "{referer}i"):
+            if name in atoms:
+                atoms[name] = redact(atoms[name])
+        return atoms
+
+
+logger_class = AccessLogger
+
+
+def post_fork(server, worker):
+    """Have the kernel kill this worker when the master dies. Without a
+    master nobody restarts or times out the worker, and it would hold the
+    listening socket, so a restarted gunicorn could not bind its address."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != server.pid:  # the master died before the line above
+        os._exit(1)
