@@ -574,9 +574,10 @@ class Cluster:
             HUB_BLOB_DELIVERY="stream",
             HUB_ALLOW_PRIVATE_NETWORKS="1",
             HUB_WEBHOOK_RETRY_DELAYS="2,5,10,30",
-            # Work whose message was lost (with the broker, or a task that ran
-            # while the database was down) is handed over again after these many
-            # seconds (60 and 300 by default): shorter, to fit the tests' deadlines.
+            # Work whose message was lost with the broker is handed over again
+            # after these many seconds (60 and 300 by default): shorter, to fit
+            # the tests' deadlines. (A task that meets the database down retries
+            # by itself within seconds.)
             HUB_EVENT_RESEND_SECONDS="20",
             HUB_WEBHOOK_REDISPATCH_SECONDS="30",
             **self.s3.hub_env(),
