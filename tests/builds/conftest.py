@@ -194,6 +194,35 @@ def _database_url():
     return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
+def worker_environment(*, broker_url, data_dir, **extra):
+    """The environment of a Celery worker process that works on the test
+    database, through ``broker_url``, with ``extra`` HUB_ settings."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("HUB_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    environment.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "hub.settings.base",
+            "HUB_DATABASE_URL": _database_url(),
+            "HUB_DB_CONN_MAX_AGE": "0",
+            "HUB_BROKER_URL": broker_url,
+            "HUB_CELERY_EAGER": "0",
+            "HUB_DATA_DIR": str(data_dir),
+            # What encrypts secrets and signs tokens must be the test process's.
+            "HUB_SECRET_KEY": django_settings.SECRET_KEY,
+            "HUB_ENCRYPTION_KEY": django_settings.HUB_ENCRYPTION_KEY,
+            "HUB_URL": django_settings.HUB_URL,
+            "HUB_BUILDS_ALLOWED_HOSTS": ",".join(
+                django_settings.HUB_BUILDS_ALLOWED_HOSTS or ["127.0.0.1"]
+            ),
+            **extra,
+        }
+    )
+    return environment
+
+
 class CeleryWorker:
     """`celery -A hub worker` in a process group of its own."""
 
@@ -299,29 +328,7 @@ def celery_worker_factory(transactional_db, tmp_path):
     data_dir.mkdir()
 
     def start(queues=("celery",), env=None, concurrency=1, pool="prefork"):
-        worker_env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("HUB_") and key != "DJANGO_SETTINGS_MODULE"
-        }
-        worker_env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "hub.settings.base",
-                "HUB_DATABASE_URL": _database_url(),
-                "HUB_DB_CONN_MAX_AGE": "0",
-                "HUB_BROKER_URL": broker_url,
-                "HUB_CELERY_EAGER": "0",
-                "HUB_DATA_DIR": str(data_dir),
-                # What encrypts secrets and signs tokens must be the test process's.
-                "HUB_SECRET_KEY": django_settings.SECRET_KEY,
-                "HUB_ENCRYPTION_KEY": django_settings.HUB_ENCRYPTION_KEY,
-                "HUB_URL": django_settings.HUB_URL,
-                "HUB_BUILDS_ALLOWED_HOSTS": ",".join(
-                    django_settings.HUB_BUILDS_ALLOWED_HOSTS or ["127.0.0.1"]
-                ),
-                **(env or {}),
-            }
-        )
+        worker_env = worker_environment(broker_url=broker_url, data_dir=data_dir, **(env or {}))
         worker = CeleryWorker(
             broker_url=broker_url,
             queues=queues,

@@ -3,11 +3,9 @@ Redis, and a webhook receiver on 127.0.0.1. Runs on PostgreSQL (the worker
 opens the test database); skipped on SQLite."""
 
 import json
-import os
 import time
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 
@@ -19,7 +17,7 @@ from repositories.tasks import event_deliver_task, events_resend_task
 from tests.brokers import FAIL_FAST, RedisServer, tasks_sent_to
 from tests.helpers import basic_auth
 
-from .conftest import CeleryWorker, _database_url, sign
+from .conftest import CeleryWorker, sign, worker_environment
 from .test_notifications import SECRET, outcome, push_image
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,25 +115,11 @@ def test_a_push_while_the_broker_is_down_is_delivered_once_when_it_is_back(
     if connection.vendor != "postgresql":
         pytest.skip("A Celery worker in its own process needs the test database on PostgreSQL.")
     (tmp_path / "worker-data").mkdir()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("HUB_") and key != "DJANGO_SETTINGS_MODULE"
-    }
-    environment.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "hub.settings.base",
-            "HUB_DATABASE_URL": _database_url(),
-            "HUB_DB_CONN_MAX_AGE": "0",
-            "HUB_BROKER_URL": private_broker.url,
-            "HUB_CELERY_EAGER": "0",
-            "HUB_DATA_DIR": str(tmp_path / "worker-data"),
-            "HUB_SECRET_KEY": django_settings.SECRET_KEY,
-            "HUB_ENCRYPTION_KEY": django_settings.HUB_ENCRYPTION_KEY,
-            "HUB_URL": django_settings.HUB_URL,
-            "HUB_BUILDS_ALLOWED_HOSTS": "127.0.0.1",
-            "HUB_EVENT_RESEND_SECONDS": "0",
-        }
+    environment = worker_environment(
+        broker_url=private_broker.url,
+        data_dir=tmp_path / "worker-data",
+        HUB_BUILDS_ALLOWED_HOSTS="127.0.0.1",
+        HUB_EVENT_RESEND_SECONDS="0",
     )
     worker = CeleryWorker(
         broker_url=private_broker.url,

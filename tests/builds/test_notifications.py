@@ -15,15 +15,7 @@ from builds.models import RepositoryWebhook, RepositoryWebhookDelivery
 from repositories import services as repository_services
 from repositories.models import Repository, Tag
 from tests.helpers import CommittingClient
-from tests.registry.helpers import (
-    OCI_CONFIG,
-    OCI_LAYER,
-    OCI_MANIFEST,
-    descriptor,
-    image_config,
-    image_manifest,
-    sha256,
-)
+from tests.registry.helpers import OCI_MANIFEST, small_image_blobs
 
 from .conftest import sign
 
@@ -337,16 +329,7 @@ def test_changing_the_url_is_guarded_too(webhook, settings):
 
 def push_image(registry, name, tag):
     """Push a small image as ``name:tag`` (``registry``: a Django test client)."""
-    config = image_config()
-    layer = b"a layer of " + name.encode()
-    for blob in (config, layer):
-        response = registry.post(
-            f"/v2/{name}/blobs/uploads/?digest={sha256(blob)}",
-            blob,
-            content_type="application/octet-stream",
-        )
-        assert response.status_code == 201, response.content
-    manifest = image_manifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)])
+    manifest = small_image_blobs(registry, name)
     response = registry.put(f"/v2/{name}/manifests/{tag}", manifest, content_type=OCI_MANIFEST)
     assert response.status_code == 201, response.content
 

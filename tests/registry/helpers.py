@@ -51,6 +51,21 @@ def image_manifest(config, layers=(), *, media_type=OCI_MANIFEST, **fields):
     return encode(document)
 
 
+def small_image_blobs(registry, name):
+    """Upload a config and one layer to ``name`` through ``registry`` (a
+    Django test client); returns the manifest that names them, not yet pushed."""
+    config = image_config()
+    layer = b"a layer of " + name.encode()
+    for blob in (config, layer):
+        response = registry.post(
+            f"/v2/{name}/blobs/uploads/?digest={sha256(blob)}",
+            blob,
+            content_type="application/octet-stream",
+        )
+        assert response.status_code == 201, response.content
+    return image_manifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)])
+
+
 def index(children, *, media_type=OCI_INDEX, **fields):
     document = {"schemaVersion": 2, "mediaType": media_type, "manifests": list(children)}
     document.update(fields)

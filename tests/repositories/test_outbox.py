@@ -19,12 +19,11 @@ from tests.brokers import broker_down
 from tests.helpers import client_as
 from tests.registry.helpers import (
     OCI_CONFIG,
-    OCI_LAYER,
     OCI_MANIFEST,
     descriptor,
     image_config,
     image_manifest,
-    sha256,
+    small_image_blobs,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,22 +61,9 @@ def repository(staff_user):
     )
 
 
-def upload_blobs(registry, name):
-    config = image_config()
-    layer = b"a layer of " + name.encode()
-    for blob in (config, layer):
-        response = registry.post(
-            f"/v2/{name}/blobs/uploads/?digest={sha256(blob)}",
-            blob,
-            content_type="application/octet-stream",
-        )
-        assert response.status_code == 201, response.content
-    return image_manifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)])
-
-
 def push(registry, name, tag):
     """Push a small image as ``name:tag``; returns the manifest PUT's answer."""
-    manifest = upload_blobs(registry, name)
+    manifest = small_image_blobs(registry, name)
     return registry.put(f"/v2/{name}/manifests/{tag}", manifest, content_type=OCI_MANIFEST)
 
 
@@ -113,7 +99,7 @@ def test_a_push_is_told_to_the_receivers_once(registry, repository, staff_user, 
 
 
 def test_the_event_is_written_in_the_pushs_transaction(registry, repository, heard):
-    manifest = upload_blobs(registry, "tester/app")
+    manifest = small_image_blobs(registry, "tester/app")
 
     with transaction.atomic():
         services.manifest_put(
@@ -129,7 +115,7 @@ def test_the_event_is_written_in_the_pushs_transaction(registry, repository, hea
 
 
 def test_a_push_rolled_back_leaves_no_event(registry, repository, heard):
-    manifest = upload_blobs(registry, "tester/app")
+    manifest = small_image_blobs(registry, "tester/app")
 
     with pytest.raises(Abandoned), transaction.atomic():
         services.manifest_put(
