@@ -61,7 +61,7 @@ def test_a_lost_delivery_is_sent_once_it_is_overdue(
 
     overdue(lost_delivery, settings)
     with django_capture_on_commit_callbacks(execute=True):
-        assert repository_webhooks_redispatch_task.delay().get() == 1
+        assert repository_webhooks_redispatch_task.apply().result == 1
 
     (request,) = webhook_receiver.wait_for(1)
     assert request.headers["X-Hub-Delivery"] == str(lost_delivery.pk)

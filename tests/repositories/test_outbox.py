@@ -160,13 +160,13 @@ def test_a_push_while_the_broker_is_down_succeeds_and_is_told_later_once(
     assert heard == []
     Event.objects.filter(pk=event.pk).update(dispatched_at=timezone.now() - timedelta(seconds=61))
 
-    assert events_resend_task.delay().get() == 1
+    assert events_resend_task.apply().result == 1
 
     event.refresh_from_db()
     assert event.delivered_at is not None
     assert [call["tags"] for call in heard] == [["1.0"]]
     # Delivered: never handed over or told again.
-    assert events_resend_task.delay().get() == 0
+    assert events_resend_task.apply().result == 0
     assert events.event_deliver(event_id=event.pk) is False
     assert len(heard) == 1
 
@@ -317,7 +317,7 @@ def test_delivered_events_are_pruned_after_the_retention(repository, settings):
     undelivered = undelivered_event(repository)
     Event.objects.filter(pk=undelivered.pk).update(created_at=now - timedelta(days=30))
 
-    assert events_prune_task.delay().get() == 1
+    assert events_prune_task.apply().result == 1
 
     assert set(Event.objects.values_list("pk", flat=True)) == {kept.pk, undelivered.pk}
     assert old.pk not in Event.objects.values_list("pk", flat=True)
