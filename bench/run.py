@@ -79,6 +79,8 @@ FIGURES = [
     ("upload", "monolithic upload, 200 MB blob", "MB/s", True),
     ("download", "blob download, 200 MB (curl)", "MB/s", True),
     ("chunked", "chunked upload, 200 MB in 10 MB chunks", "MB/s", True),
+    ("upload_curl", "monolithic upload, 200 MB blob (curl -T)", "MB/s", True),
+    ("chunked_curl", "chunked upload, 200 MB in 10 MB chunks (curl -T)", "MB/s", True),
     ("manifest", "manifest GET by tag (wrk -t2 -c10)", "req/s", True),
     ("tags", f"tags list, {len(TAGS)} tags (wrk -t2 -c10)", "req/s", True),
     (
@@ -313,6 +315,89 @@ def upload_chunked(side, name, path, digest):
     return offset / MB / (time.perf_counter() - t)
 
 
+def curl(side, args, write_out):
+    """Run curl with the side's credentials; what ``write_out`` asks for, split."""
+    credentials = side.session.headers.get("Authorization")
+    headers = ["-H", f"Authorization: {credentials}"] if credentials else []
+    out = subprocess.run(
+        ["curl", "-sS", "--noproxy", "*", *headers, "-w", write_out, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def with_digest(location, digest):
+    return f"{location}{'&' if '?' in location else '?'}digest={digest}"
+
+
+def curl_put(side, location, path, digest, status="201"):
+    got = curl(
+        side,
+        [
+            "-o",
+            "/dev/null",
+            "-X",
+            "PUT",
+            "-T",
+            str(path),
+            "-H",
+            "Content-Type: application/octet-stream",
+            with_digest(location, digest),
+        ],
+        "%{http_code}",
+    )
+    if got != [status]:
+        raise RuntimeError(f"curl PUT {location}: {got}")
+
+
+def upload_monolithic_curl(side, name, path, digest):
+    """The upload as curl makes it: POST, then one PUT with the file (-T)."""
+    t = time.perf_counter()
+    curl_put(side, start_upload(side, name), path, digest)
+    return path.stat().st_size / MB / (time.perf_counter() - t)
+
+
+def upload_chunked_curl(side, name, path, digest, tmp):
+    """PATCH by curl -T, one 10 MB chunk file (split beforehand) at a time."""
+    chunks = []
+    for number, chunk in enumerate(file_chunks(path, CHUNK_SIZE)):
+        chunks.append(tmp / f"chunk{number:03d}")
+        chunks[-1].write_bytes(chunk)
+    try:
+        t = time.perf_counter()
+        location, offset = start_upload(side, name), 0
+        for chunk in chunks:
+            size = chunk.stat().st_size
+            status, location = curl(
+                side,
+                [
+                    "-o",
+                    "/dev/null",
+                    "-X",
+                    "PATCH",
+                    "-T",
+                    str(chunk),
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "-H",
+                    f"Content-Range: {offset}-{offset + size - 1}",
+                    location,
+                ],
+                "%{http_code} %{header{location}}",
+            )
+            if status != "202":
+                raise RuntimeError(f"curl PATCH: {status}")
+            location, offset = urljoin(side.url, location), offset + size
+        finish_upload(side, location, digest)
+        return offset / MB / (time.perf_counter() - t)
+    finally:
+        for chunk in chunks:
+            chunk.unlink()
+
+
 def download(side, name, digest, size):
     """Time a GET of the blob with curl, so that the client is not what is
     measured; bytes go to /dev/null and their count and status are checked."""
@@ -486,6 +571,10 @@ def blob_figure(side, key, tmp):
     try:
         if key == "chunked":
             return upload_chunked(side, "bench/chunked", path, digest)
+        if key == "upload_curl":
+            return upload_monolithic_curl(side, "bench/blobs", path, digest)
+        if key == "chunked_curl":
+            return upload_chunked_curl(side, "bench/chunked", path, digest, tmp)
         rate = upload_monolithic(side, "bench/blobs", path, digest)
         if key == "download":
             return download(side, "bench/blobs", digest, BLOB_SIZE)
@@ -568,7 +657,7 @@ def measure(sides, auth_sides, tmp, args):
     auth_sides: (side, figure function) for the authenticated manifest GET."""
     for side in sides:
         side.run("repositories", create_repositories)
-    for key in ["upload", "download", "chunked"]:
+    for key in ["upload", "download", "chunked", "upload_curl", "chunked_curl"]:
         print(f"{key} ...", flush=True)
         for _ in range(args.rounds):
             for side in sides:

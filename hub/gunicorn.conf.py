@@ -21,6 +21,12 @@ _PROJECT = Path(__file__).resolve().parent.parent
 if str(_PROJECT) not in sys.path:
     sys.path.insert(0, str(_PROJECT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.base")
+# Each request runs in a greenlet of its own (see worker_class), and Django
+# keeps one database connection per thread, which here means per greenlet: a
+# connection kept for reuse after its request would never be used again. So
+# the web server's connections last one request (or less: see
+# repositories.services.release_database).
+os.environ["HUB_DB_CONN_MAX_AGE"] = "0"
 
 from django.conf import settings  # noqa: E402  (needs the path and the module above)
 
@@ -28,10 +34,15 @@ wsgi_app = "hub.wsgi:application"
 chdir = str(_PROJECT)
 bind = [settings.HUB_ADDR]
 workers = settings.HUB_WEB_WORKERS
-# Threads, so that a slow blob upload or download holds one thread rather
-# than a whole process.
-worker_class = "gthread"
-threads = settings.HUB_WEB_THREADS
+# Each connection is served by a greenlet, not a thread: a client on a slow
+# link holds a few kilobytes of stack and its socket, and while it waits the
+# process serves everyone else. With a fixed pool of threads, a few dozen
+# slow downloads held every thread and a manifest GET waited seconds for one
+# (README, Performance). gevent makes the standard library's sockets, locks
+# and sleeps cooperative when the worker starts; psycopg2 is made so in
+# post_worker_init.
+worker_class = "gevent"
+worker_connections = settings.HUB_WEB_CONNECTIONS
 # An idle client connection stays open this long. A load balancer or proxy
 # keeps its own idle connections to Hub and reuses them; if Hub closed one
 # just as the proxy sent the next request on it, that request would fail
@@ -113,3 +124,44 @@ def post_fork(server, worker):
         return
     if os.getppid() != server.pid:  # the master died before the line above
         os._exit(1)
+
+
+def post_worker_init(worker):
+    """Make the C parts that wait for the network cooperative too: psycopg2
+    waits for PostgreSQL through gevent (psycopg2's own select-based wait,
+    with select patched by gevent), and sockets send files with the kernel's
+    sendfile rather than through Python in 8 KiB pieces."""
+    from psycopg2 import extensions, extras
+
+    extensions.set_wait_callback(extras.wait_select)
+    import gevent.socket
+
+    gevent.socket.socket.sendfile = _cooperative_sendfile
+
+
+def _cooperative_sendfile(self, file, offset=0, count=None):
+    """socket.sendfile for a gevent socket: the kernel copies the file to the
+    socket (os.sendfile, no bytes through Python), and while the socket's
+    buffer is full this greenlet waits and others run. gevent's own sendfile
+    reads and sends 8 KiB at a time, as its sockets are non-blocking; that is
+    what lets this loop wait on EAGAIN instead."""
+    import gevent.socket
+
+    fileno = file.fileno()
+    if count is None:
+        count = os.fstat(fileno).st_size - offset
+    sent = 0
+    try:
+        while sent < count:
+            try:
+                n = os.sendfile(self.fileno(), fileno, offset + sent, count - sent)
+            except BlockingIOError:
+                gevent.socket.wait_write(self.fileno(), timeout=self.gettimeout())
+                continue
+            if n == 0:  # the file is shorter than it was said to be
+                break
+            sent += n
+        return sent
+    finally:
+        if sent:
+            file.seek(offset + sent)

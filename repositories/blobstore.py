@@ -24,6 +24,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 
+from hub import threads
+
 from .oci import digests
 
 CHUNK_SIZE = 1024 * 1024
@@ -69,7 +71,7 @@ def scratch_file():
     os.makedirs(directory, exist_ok=True)
     while True:
         handle = tempfile.NamedTemporaryFile(dir=directory, delete=False, prefix=SCRATCH_PREFIX)
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock_waiting(handle)
         # Unlocked for the instant between creating and locking, the file
         # could be taken by a sweep that misjudged its age (a clock that
         # jumped): then it is no longer the file the name points at.
@@ -161,19 +163,36 @@ def scratch_sweep(*, older_than):
 def receive(source, sink, *, length=None, limit, hashers=()):
     """Copy ``source`` to ``sink`` in chunks, feeding ``hashers``. Reads
     ``length`` bytes when it is known, else until end of stream; refuses to
-    go past ``limit``. Returns the number of bytes copied."""
+    go past ``limit``. Returns the number of bytes copied.
+
+    Each chunk is written on a thread (hub.threads) while the next one is
+    received and hashed, so a chunk in flight holds at most two chunks of
+    memory, and the web process serves other requests during the writes."""
     copied = 0
-    while length is None or copied < length:
-        want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied)
-        chunk = source.read(want)
-        if not chunk:
-            break
-        copied += len(chunk)
-        if copied > limit:
-            raise BodyTooLarge
-        for hasher in hashers:
-            hasher.update(chunk)
-        _write_all(sink, chunk)
+    writing = None
+    try:
+        while length is None or copied < length:
+            want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied)
+            chunk = source.read(want)
+            if not chunk:
+                break
+            copied += len(chunk)
+            if copied > limit:
+                raise BodyTooLarge
+            for hasher in hashers:
+                hasher.update(chunk)
+            if writing is not None:
+                writing.get()
+            writing = threads.start(_write_all, sink, chunk)
+        last, writing = writing, None
+        if last is not None:
+            last.get()
+    finally:
+        if writing is not None:
+            # Something else went wrong: the write in flight must be over
+            # before the caller cuts the file back or removes it.
+            with suppress(Exception):
+                writing.get()
     if length is not None and copied != length:
         raise BodyIncomplete
     return copied
@@ -302,7 +321,7 @@ def locked_staging_file(path):
         # Unbuffered: a buffered file keeps what a full disk refused and
         # writes it when closed, past the point the failed chunk was cut back to.
         handle = open(path, "a+b", buffering=0)
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _lock_waiting(handle)
         try:
             if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
                 break
@@ -311,6 +330,22 @@ def locked_staging_file(path):
         handle.close()
     with handle:
         yield handle
+
+
+LOCK_POLL_SECONDS = 0.05
+
+
+def _lock_waiting(handle):
+    """Take an exclusive flock on ``handle``, waiting for it in short sleeps.
+    A blocking flock would stop the whole web process, where each request is
+    a greenlet (hub/gunicorn.conf.py): if the holder were a request in the
+    same process, it could never run again to let go."""
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 def rewind(staging, offset):
@@ -323,22 +358,23 @@ def rewind(staging, offset):
     return True
 
 
-def append(staging, source, *, length, limit):
+def append(staging, source, *, length, limit, hashers=()):
     """Append ``source`` to a locked staging file, as ``receive`` copies it.
     On any failure the file is cut back, so nothing half-received counts."""
     end = staging.seek(0, os.SEEK_END)
     try:
-        return receive(source, staging, length=length, limit=limit)
+        return receive(source, staging, length=length, limit=limit, hashers=hashers)
     except BaseException:
         staging.truncate(end)
         raise
 
 
-def hash_file(handle, hasher):
-    """Feed a whole file to ``hasher`` (read back from the page cache)."""
+def hash_file(handle, hasher, *, length):
+    """Feed the first ``length`` bytes of a file to ``hasher``."""
     handle.seek(0)
-    while chunk := handle.read(CHUNK_SIZE):
+    while length > 0 and (chunk := handle.read(min(CHUNK_SIZE, length))):
         hasher.update(chunk)
+        length -= len(chunk)
 
 
 def delete_staging(path):

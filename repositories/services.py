@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -303,6 +303,18 @@ def _blob_link(*, repository, digest, size, scratch=None):
     return blob
 
 
+def release_database():
+    """Let go of this request's database connections before a transfer that
+    may last minutes (a client on a slow link): the web server's connections
+    last one request at most (hub/gunicorn.conf.py), and hundreds of slow
+    transfers holding one each would use up what the database allows. The
+    next query opens a new one. A connection inside a transaction, or one
+    kept for reuse (a Celery worker's), is left alone."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
 @contextmanager
 def _body_errors(limit):
     """Explain why a request body was refused."""
@@ -315,6 +327,7 @@ def _body_errors(limit):
 
 
 def _receive(stream, sink, *, length, limit, hashers=()):
+    release_database()
     with _body_errors(limit):
         return blobstore.receive(stream, sink, length=length, limit=limit, hashers=hashers)
 
@@ -404,10 +417,11 @@ def _locked_offset(upload, staging, path):
     return offset
 
 
-def _append(staging, stream, *, length, offset):
+def _append(staging, stream, *, length, offset, hashers=()):
     limit = settings.HUB_MAX_BLOB_SIZE - offset
+    release_database()
     with _body_errors(limit):
-        return blobstore.append(staging, stream, length=length, limit=limit)
+        return blobstore.append(staging, stream, length=length, limit=limit, hashers=hashers)
 
 
 def _upload_append_part(upload, stream, length):
@@ -448,8 +462,10 @@ def upload_complete(*, upload, digest, stream, length):
             return _upload_finish(upload, digest, hasher, size, scratch)
     with blobstore.locked_staging_file(path) as staging:
         offset = _locked_offset(upload, staging, path)
-        size = offset + _append(staging, stream, length=length, offset=offset)
-        blobstore.hash_file(staging, hasher)
+        # The bytes staged by earlier chunks are read back (from the page
+        # cache, most likely); this request's own are hashed as they arrive.
+        blobstore.hash_file(staging, hasher, length=offset)
+        size = offset + _append(staging, stream, length=length, offset=offset, hashers=[hasher])
         # The staging file itself becomes the blob: its bytes are written once.
         return _upload_finish(upload, digest, hasher, size, staging)
 

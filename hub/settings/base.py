@@ -209,6 +209,13 @@ else:
     _cache = env.cache_url("HUB_CACHE_URL", default=_cache_url)
 CACHES = {"default": _cache}
 
+# Django's PBKDF2, computed where it holds up no other request (accounts.hashers);
+# PBKDF2 with SHA-1 still checks passwords stored that way.
+PASSWORD_HASHERS = [
+    "accounts.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -271,14 +278,16 @@ HUB_SCRATCH_DIR = Path(env.str("HUB_SCRATCH_DIR", default=str(DATA_DIR / "tmp"))
 HUB_SCRATCH_MAX_AGE = env.int("HUB_SCRATCH_MAX_AGE", default=3600)
 
 # How blob downloads leave the server:
+#   "sendfile"  the kernel copies the file to the socket (filesystem storage;
+#               a Range request is streamed);
 #   "stream"    Hub copies the object to the socket in 1 MiB chunks;
-#   "sendfile"  the WSGI server hands the file to the kernel (filesystem storage);
 #   "x-accel"   nginx sends it, from the internal location HUB_X_ACCEL_PREFIX;
 #   "redirect"  the client is redirected to a presigned storage URL (S3).
-# On the machines Hub is benchmarked on, "stream" beats "sendfile" over
-# loopback (about 1.8 against 1.1 GB/s), so it is the filesystem default.
+# With many slow clients, "sendfile" holds no buffer per connection and kept
+# other requests' latency lowest (README, Performance), so it is the
+# filesystem default.
 HUB_BLOB_DELIVERY = env.str(
-    "HUB_BLOB_DELIVERY", default="redirect" if HUB_STORAGE == "s3" else "stream"
+    "HUB_BLOB_DELIVERY", default="redirect" if HUB_STORAGE == "s3" else "sendfile"
 )
 HUB_X_ACCEL_PREFIX = env.str("HUB_X_ACCEL_PREFIX", default="/_blobs/")
 
@@ -381,7 +390,8 @@ HUB_URL = env.str("HUB_URL", default=f"http://{HUB_ADDR}").rstrip("/")
 # (an internal address, say); plain http is treated as an insecure registry.
 HUB_REGISTRY_URL = env.str("HUB_REGISTRY_URL", default=HUB_URL).rstrip("/")
 HUB_WEB_WORKERS = env.int("HUB_WEB_WORKERS", default=2)
-HUB_WEB_THREADS = env.int("HUB_WEB_THREADS", default=4)
+# Connections each web process serves at once, idle keep-alive ones included.
+HUB_WEB_CONNECTIONS = env.int("HUB_WEB_CONNECTIONS", default=1000)
 # Seconds an idle client connection stays open. Keep it above the idle timeout
 # of any load balancer or proxy in front (AWS ALB: 60), so that the proxy, not
 # Hub, closes idle connections: otherwise a request the proxy sends just as Hub

@@ -81,6 +81,7 @@ def _blob_body(request, blob, headers):
         return _with_headers(response, headers)
 
     handle = blobstore.open_blob(blob.digest)
+    services.release_database()
     if requested is None:
         if delivery == "sendfile" and blobstore.blob_path(blob.digest):
             # The WSGI server hands the file to the kernel (sendfile).

@@ -35,14 +35,16 @@ class Hub:
             and name not in ("DJANGO_SETTINGS_MODULE", "PYTEST_CURRENT_TEST", "GUNICORN_CMD_ARGS")
         }
         self.env.update(
-            HUB_ADDR=self.addr,
-            HUB_DATA_DIR=str(self.data_dir),
-            HUB_DEMO="0",
-            HUB_ADMIN_PASSWORD=self.admin_password,
-            HUB_WEB_WORKERS="2",
-            HUB_WEB_GRACEFUL_TIMEOUT="5",
-            PYTHONUNBUFFERED="1",
-            **env,
+            {
+                "HUB_ADDR": self.addr,
+                "HUB_DATA_DIR": str(self.data_dir),
+                "HUB_DEMO": "0",
+                "HUB_ADMIN_PASSWORD": self.admin_password,
+                "HUB_WEB_WORKERS": "2",
+                "HUB_WEB_GRACEFUL_TIMEOUT": "5",
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            }
         )
         self.drop_database = None
         self.process = None
