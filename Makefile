@@ -27,6 +27,7 @@ test: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP)
 	scripts/setup-debian bench
 	$(PY) bench/run.py
+	$(PY) bench/slow.py
 	$(PY) bench/search.py
 	$(PY) bench/builds.py
 

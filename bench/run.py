@@ -386,7 +386,7 @@ def upload_chunked_curl(side, name, path, digest, tmp):
                     f"Content-Range: {offset}-{offset + size - 1}",
                     location,
                 ],
-                "%{http_code} %{header{location}}",
+                "%{http_code} %header{location}",
             )
             if status != "202":
                 raise RuntimeError(f"curl PATCH: {status}")
@@ -657,10 +657,13 @@ def measure(sides, auth_sides, tmp, args):
     auth_sides: (side, figure function) for the authenticated manifest GET."""
     for side in sides:
         side.run("repositories", create_repositories)
-    for key in ["upload", "download", "chunked", "upload_curl", "chunked_curl"]:
-        print(f"{key} ...", flush=True)
-        for _ in range(args.rounds):
-            for side in sides:
+    # Figures interleaved and the sides' order alternating, round by round:
+    # writing to memory the page cache never used before costs far more CPU
+    # than reusing it on some machines, so whatever ran first would be slower.
+    for number in range(args.rounds):
+        print(f"uploads and downloads, round {number + 1} ...", flush=True)
+        for key in ["upload", "download", "chunked", "upload_curl", "chunked_curl"]:
+            for side in sides if number % 2 == 0 else sides[::-1]:
                 side.run(key, blob_figure, key, tmp)
     print("manifest GET and tags list ...", flush=True)
     for side in {*sides, *(side for side, _ in auth_sides)}:

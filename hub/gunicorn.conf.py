@@ -165,3 +165,14 @@ def _cooperative_sendfile(self, file, offset=0, count=None):
     finally:
         if sent:
             file.seek(offset + sent)
+
+
+def post_request(worker, req, environ, resp):
+    """Let the other connections' requests go first before this connection's
+    next one. A greenlet gives way only when it would wait, and a client
+    that sends its next request the moment it has an answer (wrk; a busy CI
+    runner) never makes it wait: measured with two such clients on one
+    process, one was served at once while the other waited up to 200 ms."""
+    import gevent
+
+    gevent.sleep(0)
