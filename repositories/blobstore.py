@@ -369,6 +369,30 @@ def append(staging, source, *, length, limit, hashers=()):
         raise
 
 
+# The running SHA-256 of staging files this process appended to, by upload,
+# with the length it covers, so that a closing PUT served by the same process
+# (as the chunks of one push on one kept-alive connection are) need not read
+# the whole file back. The bytes of a staging file up to its session's offset
+# never change, so a digest whose length is that offset is the file's.
+STAGED_DIGESTS_KEPT = 1000
+_staged_digests = {}
+
+
+def staged_digest_take(upload_id, length):
+    """The running hasher of the first ``length`` bytes of an upload's
+    staging file, if this process has it; None otherwise."""
+    kept = _staged_digests.pop(upload_id, None)
+    if kept is None or kept[0] != length:
+        return None
+    return kept[1]
+
+
+def staged_digest_keep(upload_id, length, hasher):
+    _staged_digests[upload_id] = (length, hasher)
+    while len(_staged_digests) > STAGED_DIGESTS_KEPT:  # the oldest go first
+        del _staged_digests[next(iter(_staged_digests))]
+
+
 def hash_file(handle, hasher, *, length):
     """Feed the first ``length`` bytes of a file to ``hasher``."""
     handle.seek(0)

@@ -389,7 +389,13 @@ def upload_append(*, upload, stream, length, start=None):
         return _upload_append_part(upload, stream, length)
     with blobstore.locked_staging_file(path) as staging:
         offset = _locked_offset(upload, staging, path)
-        size = _append(staging, stream, length=length, offset=offset)
+        # Most blobs are SHA-256: hashed as they arrive, their closing PUT
+        # need not read them back (blobstore.staged_digest_take).
+        hasher = blobstore.staged_digest_take(upload.uuid, offset)
+        if hasher is None and offset == 0:
+            hasher = hashlib.sha256()
+        hashers = [hasher] if hasher is not None else []
+        size = _append(staging, stream, length=length, offset=offset, hashers=hashers)
         if size:
             upload.offset = offset + size
             updated = Upload.objects.filter(pk=upload.pk).update(
@@ -398,6 +404,8 @@ def upload_append(*, upload, stream, length, start=None):
             if not updated:  # cancelled while this chunk came in
                 blobstore.delete_staging(path)
                 raise UploadUnknown
+        if hasher is not None:
+            blobstore.staged_digest_keep(upload.uuid, offset + size, hasher)
     return upload
 
 
@@ -462,9 +470,14 @@ def upload_complete(*, upload, digest, stream, length):
             return _upload_finish(upload, digest, hasher, size, scratch)
     with blobstore.locked_staging_file(path) as staging:
         offset = _locked_offset(upload, staging, path)
-        # The bytes staged by earlier chunks are read back (from the page
+        # The bytes staged by earlier chunks were hashed as they arrived, if
+        # they came through this process, or are read back (from the page
         # cache, most likely); this request's own are hashed as they arrive.
-        blobstore.hash_file(staging, hasher, length=offset)
+        staged = blobstore.staged_digest_take(upload.uuid, offset)
+        if staged is not None and staged.name == hasher.name:
+            hasher = staged
+        else:
+            blobstore.hash_file(staging, hasher, length=offset)
         size = offset + _append(staging, stream, length=length, offset=offset, hashers=[hasher])
         # The staging file itself becomes the blob: its bytes are written once.
         return _upload_finish(upload, digest, hasher, size, staging)

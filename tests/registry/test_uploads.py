@@ -584,3 +584,31 @@ def test_two_chunks_at_one_offset_one_wins_the_other_is_416(staff_user):
     )
     assert closed.status_code == 201
     assert setup.get(f"/v2/{NAME}/blobs/{sha256(first)}").getvalue() == first
+
+
+def test_chunks_hashed_here_and_elsewhere_close_with_the_right_digest(registry):
+    """The chunks of a session are hashed as they arrive, and the closing PUT
+    uses that digest only if it covers every byte the session holds: here the
+    second chunk came through another process (which this one did not see),
+    so the close reads the staged bytes back."""
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+    uuid_ = Upload.objects.get().uuid
+    length, hasher = blobstore._staged_digests[uuid_]
+    assert length == 8
+    hashed_here = {uuid_: (length, hasher.copy())}
+
+    registry.patch(location, DATA[8:], headers={"Content-Range": "8-19"})
+    blobstore._staged_digests.update(hashed_here)  # what this process knew before chunk 2
+
+    closed = registry.put(f"{location}?digest={sha256(DATA)}")
+    assert closed.status_code == 201
+    assert_blob(registry, sha256(DATA), DATA)
+
+
+def test_a_sha512_close_reads_back_chunks_hashed_as_sha256(registry):
+    location = registry.start_upload(NAME)
+    registry.patch(location, DATA[:8], headers={"Content-Range": "0-7"})
+    closed = registry.put(f"{location}?digest={sha512(DATA)}", DATA[8:])
+    assert closed.status_code == 201
+    assert closed["Docker-Content-Digest"] == sha512(DATA)
