@@ -3,9 +3,12 @@ from django.urls import include, path
 
 from accounts import token_views
 from builds.urls import portal_urlpatterns as build_pages
+from hub import health
 from repositories import views as repository_views
 
 urlpatterns = [
+    path("-/healthy", health.healthy, name="healthy"),
+    path("-/ready", health.ready, name="ready"),
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("builds/", include("builds.urls")),

@@ -324,6 +324,13 @@ EXEMPT = {
         )
         for provider in ("github", "bitbucket", "generic", "generic-token")
     },
+    **{
+        name: (
+            "a health probe (hub/health.py): it names services and their state, never "
+            "a repository or anything of a caller (tests/hub/test_health.py)"
+        )
+        for name in ("healthy", "ready")
+    },
     "builds:webhook-callback": (
         "a repository webhook's callback, keyed by a delivery id and its HMAC token; "
         "it takes no caller credentials (tests/builds/test_notifications.py)"
