@@ -6,9 +6,9 @@ services behind Hub (a database outage must not restart every web process).
 
 ``GET /-/ready`` asks each service Hub needs whether it answers: the
 database, the cache, blob storage and the task broker. 200 when all do; 503
-otherwise, naming in the body which one failed and why, so that a load
-balancer stops sending requests to this process until it is back (the
-cause goes to the log). Nothing is kept between probes: a service that
+otherwise, naming in the body which one failed (the cause goes to the
+log), so that a load balancer stops sending requests to this process until
+it is back. Nothing is kept between probes: a service that
 returns is seen by the next one.
 """
 
