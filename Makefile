@@ -24,12 +24,13 @@ test: $(STAMP) $(NODE_STAMP)
 	scripts/setup-debian test
 	scripts/test
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	scripts/setup-debian bench
 	$(PY) bench/run.py
 	$(PY) bench/slow.py
 	$(PY) bench/search.py
 	$(PY) bench/builds.py
+	$(PY) bench/container.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from hub import metrics
 from repositories import permissions
 from repositories.registry import outages
 
@@ -41,10 +42,12 @@ def _failure(request, exc):
 
 
 def _unauthorized():
+    metrics.REGISTRY_TOKENS.labels("refused").inc()
     return _error(401, "UNAUTHORIZED", "incorrect username or password")
 
 
 def _locked_out():
+    metrics.REGISTRY_TOKENS.labels("locked_out").inc()
     minutes = settings.HUB_LOGIN_LOCKOUT_MINUTES
     return _error(
         429,
@@ -82,6 +85,7 @@ def _issue(actor, scopes):
         audience=settings.HUB_REGISTRY_SERVICE,
         access_token_id=actor.pk if isinstance(actor, AccessToken) else None,
     )
+    metrics.REGISTRY_TOKENS.labels("granted").inc()
     issued_at = datetime.fromtimestamp(claims["iat"], UTC).isoformat().replace("+00:00", "Z")
     body = {"expires_in": settings.HUB_TOKEN_LIFETIME, "issued_at": issued_at}
     return token, access, body
@@ -97,6 +101,7 @@ def token(request):
     except credentials.LockedOut:
         return _locked_out()
     except credentials.TokenNotAccepted as refused:
+        metrics.REGISTRY_TOKENS.labels("refused").inc()
         return _error(401, "UNAUTHORIZED", str(refused))
     except outages.LEFT_TO_DJANGO:
         raise

@@ -17,6 +17,7 @@ the webhook deliveries)."""
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,6 +30,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.providers import ProviderError
 from accounts.providers.base import repository_path
+from hub import metrics
 from hub.enqueue import enqueue_each_on_commit, enqueue_on_commit
 from repositories import permissions as repository_permissions
 from repositories.services import repository_update
@@ -410,6 +412,7 @@ def _finish(build, phase, reason="", **fields):
     build.save()
     if reason:
         build_log_append(build=build, text=f"\n{reason}\n")
+    transaction.on_commit(partial(metrics.build_finished, phase, build.duration))
     _dispatch_after_commit()
 
 
@@ -867,6 +870,7 @@ def repository_webhook_deliver(*, delivery_id, attempt=None):
         status = pending
         retry_in = delays[number - 1]
         next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+    metrics.WEBHOOK_DELIVERIES.labels(status).inc()
     recorded = RepositoryWebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(
         status=status,
         response_status=result.status,

@@ -10,6 +10,8 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from hub import metrics
+
 from . import services
 from .models import Build, BuildSettings
 from .sources import (
@@ -78,18 +80,21 @@ def _provider_hook(request, hook_id, source):
 
 @csrf_exempt
 @require_POST
+@metrics.counts_received_webhooks("github")
 def github_hook(request, hook_id):
     return _provider_hook(request, hook_id, GitHubSource())
 
 
 @csrf_exempt
 @require_POST
+@metrics.counts_received_webhooks("bitbucket")
 def bitbucket_hook(request, hook_id):
     return _provider_hook(request, hook_id, BitbucketSource())
 
 
 @csrf_exempt
 @require_POST
+@metrics.counts_received_webhooks("generic")
 def generic_hook(request, hook_id, token=""):
     """The trigger URL: the token in the URL, or as the body's ``"token"``."""
     settings = _settings_for(hook_id)

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -57,12 +58,18 @@ keepalive = settings.HUB_WEB_KEEPALIVE
 timeout = settings.HUB_WEB_TIMEOUT
 # On a stop or restart, requests in flight get this long to finish.
 graceful_timeout = settings.HUB_WEB_GRACEFUL_TIMEOUT
+# HTTPS, when Hub serves it itself (HUB_TLS_CERT and HUB_TLS_KEY).
+if settings.HUB_TLS_CERT:
+    certfile = settings.HUB_TLS_CERT
+    keyfile = settings.HUB_TLS_KEY
 errorlog = "-"
 accesslog = "-" if settings.HUB_WEB_ACCESS_LOG else None
 # One line per request: client, user, request line without the query string,
-# status, bytes sent, milliseconds taken, user agent. The query string is
-# left out on purpose (see AccessLogger).
-access_log_format = '%(h)s %(u)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# status, bytes sent, milliseconds taken, user agent, request id (the
+# response's X-Request-ID, hub/logs.py). The query string is left out on
+# purpose (see AccessLogger). With HUB_LOG_FORMAT=json the line is a JSON
+# object with these fields instead.
+access_log_format = '%(h)s %(u)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s" %({x-request-id}o)s'
 # No control socket file in the working directory; `serve` supervises.
 control_socket_disable = True
 
@@ -93,7 +100,52 @@ class AccessLogger(Logger):
     callback's code), so every atom that could show one (the request line,
     the path, the referrer, the query string itself) loses it, whatever
     access_log_format says, and the secret segment of a few paths is
-    replaced."""
+    replaced.
+
+    With HUB_LOG_FORMAT=json the error log and the access log are JSON lines
+    like the rest of Hub's log; an access line's fields come from the same
+    redacted atoms."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if settings.HUB_LOG_FORMAT == "json":
+            from hub.logs import JsonFormatter, RequestIdFilter
+
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    if getattr(handler, "_gunicorn", False):
+                        handler.setFormatter(JsonFormatter())
+                        handler.addFilter(RequestIdFilter())
+
+    def access(self, resp, req, environ, request_time):
+        if settings.HUB_LOG_FORMAT != "json":
+            super().access(resp, req, environ, request_time)
+        elif self.access_log_enabled:
+            try:
+                fields = self.access_fields(resp, req, environ, request_time)
+                self.access_log.info(
+                    "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields
+                )
+            except Exception:  # as gunicorn's own: a request is never failed over its log line
+                self.error(traceback.format_exc())
+
+    def access_fields(self, resp, req, environ, request_time):
+        """An access line's fields in JSON, from the redacted atoms."""
+        atoms = self.atoms(resp, req, environ, request_time)
+        fields = {
+            "remote_addr": atoms["h"],
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "status": int(atoms["s"]),
+            "bytes": atoms["B"],
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "user_agent": atoms["a"],
+        }
+        if atoms["u"] != "-":
+            fields["user"] = atoms["u"]
+        if "{x-request-id}o" in atoms:
+            fields["request_id"] = atoms["{x-request-id}o"]
+        return fields
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
@@ -176,3 +228,34 @@ def post_request(worker, req, environ, resp):
     import gevent
 
     gevent.sleep(0)
+
+
+def on_starting(server):
+    """Forget the metrics files of processes that are gone, a previous run's
+    (hub/metrics.py): their counts would be added to this run's, and their
+    live gauges would count what they no longer do. Files of processes still
+    running (Celery workers sharing the directory) are kept."""
+    directory = Path(settings.HUB_METRICS_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.glob("*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def child_exit(server, worker):
+    """A worker's live gauges (uploads in flight) go with it; its counters
+    stay, so that the totals do not fall back."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

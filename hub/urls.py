@@ -3,12 +3,13 @@ from django.urls import include, path
 
 from accounts import token_views
 from builds.urls import portal_urlpatterns as build_pages
-from hub import health
+from hub import health, metrics
 from repositories import views as repository_views
 
 urlpatterns = [
     path("-/healthy", health.healthy, name="healthy"),
     path("-/ready", health.ready, name="ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", repository_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("builds/", include("builds.urls")),

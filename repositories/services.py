@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Namespace
 from accounts.services import staff_namespace_get_or_create
+from hub import metrics
 
 from . import blobstore, events
 from .models import (
@@ -105,6 +106,7 @@ def repository_find(*, name):
     every request. Services that change a repository call _forget_repository."""
     key = _repository_cache_key(name)
     repository = cache.get(key)
+    metrics.cache_lookup("repository", repository)
     if repository is None:
         repository = Repository.objects.by_full_name(name).select_related("namespace").first()
         if repository is not None:
@@ -277,6 +279,7 @@ def blob_find(*, repository, digest):
     (a push, a mount) does not change the generation."""
     key = _cache_key(repository, "blob", digest)
     blob = cache.get(key)
+    metrics.cache_lookup("blob", blob)
     if blob is None:
         blob = Blob.objects.filter(digest=digest, repositoryblob__repository=repository).first()
         if blob is not None:
@@ -326,7 +329,9 @@ def _body_errors(limit):
         raise UploadIncomplete("the request body ended before its Content-Length") from None
 
 
+@metrics.REGISTRY_UPLOADS_IN_FLIGHT.track_inprogress()
 def _receive(stream, sink, *, length, limit, hashers=()):
+    stream = metrics.count_received(stream)
     release_database()
     with _body_errors(limit):
         return blobstore.receive(stream, sink, length=length, limit=limit, hashers=hashers)
@@ -425,7 +430,9 @@ def _locked_offset(upload, staging, path):
     return offset
 
 
+@metrics.REGISTRY_UPLOADS_IN_FLIGHT.track_inprogress()
 def _append(staging, stream, *, length, offset, hashers=()):
+    stream = metrics.count_received(stream)
     limit = settings.HUB_MAX_BLOB_SIZE - offset
     release_database()
     with _body_errors(limit):
@@ -702,6 +709,7 @@ def manifest_resolve(*, repository, reference):
     Answered from the cache when it can be."""
     key = _cache_key(repository, "manifest", reference)
     cached = cache.get(key)
+    metrics.cache_lookup("manifest", cached)
     if cached is not None:
         return cached
     manifests = Manifest.objects.filter(repository=repository)
@@ -872,6 +880,7 @@ def tag_delete(*, repository, name):
 def tags_page(*, repository, last=None, limit):
     key = _cache_key(repository, "tags", last, limit)
     tags = cache.get(key)
+    metrics.cache_lookup("tags", tags)
     if tags is None:
         tags = list(Tag.objects.page(repository, last=last).values_list("name", flat=True)[:limit])
         cache.set(key, tags, settings.HUB_MANIFEST_CACHE_SECONDS)

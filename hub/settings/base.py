@@ -2,6 +2,7 @@
 an environment variable prefixed with ``HUB_`` (see the README)."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -35,6 +36,22 @@ SECRET_KEY = _secret_key(DATA_DIR / "secret_key")
 DEBUG = env.bool("HUB_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("HUB_ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("HUB_CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy that terminates TLS (deploy/nginx, an ingress), requests reach
+# Hub over plain HTTP from the proxy's address. Trusted, the proxy's
+# X-Forwarded-Proto says whether the client used HTTPS (the token realm in the
+# registry's challenge, absolute URLs), and the last X-Forwarded-For address,
+# the one the proxy added, is the client's for log-in lockouts (else every
+# client would share the proxy's address). Only where nothing but the proxy
+# reaches Hub: a client talking to Hub directly could forge both.
+HUB_TRUST_PROXY_HEADERS = env.bool("HUB_TRUST_PROXY_HEADERS", default=False)
+if HUB_TRUST_PROXY_HEADERS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    def _client_address(request):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rpartition(",")[2].strip()
+        return forwarded or request.META.get("REMOTE_ADDR")
+
+    AXES_CLIENT_IP_CALLABLE = _client_address
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +74,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that the time it measures includes the other middleware.
+    "hub.metrics.RequestMetricsMiddleware",
+    # Early, so that every response carries its request's id and everything
+    # logged while serving it names it.
+    "hub.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -182,6 +204,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A database host that takes connections but never answers (a network
+    # partition, a stalled failover) would otherwise hold every request, and
+    # the readiness probe, without limit. A URL's ?connect_timeout= wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("HUB_DB_CONNECT_TIMEOUT", default=5)
+    )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HUB_DB_CONN_MAX_AGE", default=60))
 # A kept connection is checked before a request reuses it, so a restarted
 # database costs no failed request in each process that held a connection.
@@ -222,7 +251,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env.str("HUB_STATIC_ROOT", default=str(DATA_DIR / "static")))
+# `serve` collects the static files when it starts the web server. An image
+# that collected them when it was built (the Dockerfile) turns that off.
+HUB_COLLECT_STATIC = env.bool("HUB_COLLECT_STATIC", default=True)
 # Front-end packages from npm (package.json; `make` runs `npm ci`).
 STATICFILES_DIRS = [("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist")]
 
@@ -277,6 +309,13 @@ HUB_SCRATCH_DIR = Path(env.str("HUB_SCRATCH_DIR", default=str(DATA_DIR / "tmp"))
 # however long its client pauses (see blobstore.scratch_sweep).
 HUB_SCRATCH_MAX_AGE = env.int("HUB_SCRATCH_MAX_AGE", default=3600)
 
+# HTTPS served by Hub itself, with no proxy in front: the certificate (chain)
+# and its private key, PEM files. Both or neither.
+HUB_TLS_CERT = env.str("HUB_TLS_CERT", default="")
+HUB_TLS_KEY = env.str("HUB_TLS_KEY", default="")
+if bool(HUB_TLS_CERT) != bool(HUB_TLS_KEY):
+    raise environ.ImproperlyConfigured("Set both HUB_TLS_CERT and HUB_TLS_KEY, or neither.")
+
 # How blob downloads leave the server:
 #   "sendfile"  the kernel copies the file to the socket (filesystem storage;
 #               a Range request is streamed);
@@ -285,9 +324,12 @@ HUB_SCRATCH_MAX_AGE = env.int("HUB_SCRATCH_MAX_AGE", default=3600)
 #   "redirect"  the client is redirected to a presigned storage URL (S3).
 # With many slow clients, "sendfile" holds no buffer per connection and kept
 # other requests' latency lowest (README, Performance), so it is the
-# filesystem default.
+# filesystem default. Over TLS the kernel cannot send a file (the bytes are
+# encrypted in the process), and gunicorn would then send it in small
+# pieces: "stream" is the default there.
 HUB_BLOB_DELIVERY = env.str(
-    "HUB_BLOB_DELIVERY", default="redirect" if HUB_STORAGE == "s3" else "sendfile"
+    "HUB_BLOB_DELIVERY",
+    default="redirect" if HUB_STORAGE == "s3" else "stream" if HUB_TLS_CERT else "sendfile",
 )
 HUB_X_ACCEL_PREFIX = env.str("HUB_X_ACCEL_PREFIX", default="/_blobs/")
 
@@ -319,7 +361,7 @@ HUB_MANIFEST_CACHE_SECONDS = env.int("HUB_MANIFEST_CACHE_SECONDS", default=300)
 HUB_OUTAGE_RETRY_AFTER = env.int("HUB_OUTAGE_RETRY_AFTER", default=10)
 
 # Celery. The embedded default is a broker that needs no server: a directory.
-CELERY_BROKER_URL = env.str("HUB_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("HUB_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -385,7 +427,15 @@ HUB_DEMO = env.bool("HUB_DEMO", default=True)
 HUB_ADDR = env.str("HUB_ADDR", default="127.0.0.1:8000")
 # Hub's address as others see it: in webhook URLs given to GitHub and
 # Bitbucket, and in the links of outgoing notifications.
-HUB_URL = env.str("HUB_URL", default=f"http://{HUB_ADDR}").rstrip("/")
+# By default the address served, with a wildcard host (0.0.0.0, as in a
+# container) read as this host.
+HUB_URL = env.str(
+    "HUB_URL",
+    default="{}://{}".format(
+        "https" if HUB_TLS_CERT else "http",
+        re.sub(r"^(0\.0\.0\.0|\[::\]):", "localhost:", HUB_ADDR),
+    ),
+).rstrip("/")
 # Where builders reach Hub's registry to pull base images and push results
 # (an internal address, say); plain http is treated as an insecure registry.
 HUB_REGISTRY_URL = env.str("HUB_REGISTRY_URL", default=HUB_URL).rstrip("/")
@@ -441,13 +491,32 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# "text": a line per record for people to read; "json": one JSON object per
+# line (time, level, logger, message, process, request_id, ...) for a log
+# collector, from the web server's error and access logs and the Celery
+# workers too (hub/logs.py).
+HUB_LOG_FORMAT = env.str("HUB_LOG_FORMAT", default="text")
+if HUB_LOG_FORMAT not in ("text", "json"):
+    raise environ.ImproperlyConfigured("HUB_LOG_FORMAT must be 'text' or 'json'")
+LOGGING_CONFIG = "hub.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "hub.logs.RequestIdFilter"}},
     "formatters": {
-        "hub": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
+        "text": {
+            "()": "hub.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        },
+        "json": {"()": "hub.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "hub"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": HUB_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
     "loggers": {
         # axes says INFO about every successful log-in, and registry clients
@@ -550,3 +619,20 @@ HUB_WEBHOOK_TIMEOUT = env.float("HUB_WEBHOOK_TIMEOUT", default=10.0)
 # A pending delivery whose next attempt is this many seconds overdue is taken
 # to have lost its message (with the broker, say) and is handed over again.
 HUB_WEBHOOK_REDISPATCH_SECONDS = env.int("HUB_WEBHOOK_REDISPATCH_SECONDS", default=300)
+
+# Metrics (/metrics, hub/metrics.py) -------------------------------------------
+# Every process (web workers, Celery workers) writes its values to files here,
+# and a scrape adds them up: prometheus_client's multiprocess mode, which
+# reads PROMETHEUS_MULTIPROC_DIR when it is imported. That variable is set
+# here, from this setting, and not only by default: a process started by
+# another one (gunicorn by `serve`, a test's server) inherits the parent's
+# value, which names the parent's data directory, not its own.
+HUB_METRICS_DIR = Path(env.str("HUB_METRICS_DIR", default=str(DATA_DIR / "metrics")))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(HUB_METRICS_DIR)
+HUB_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# Who may read /metrics: a scraper sending "Authorization: Bearer <token>", and
+# clients from these networks (CIDR, comma-separated: "10.0.0.0/8,127.0.0.1/32"),
+# told by the connection's address, never by X-Forwarded-For. With neither,
+# /metrics answers 404.
+HUB_METRICS_TOKEN = env.str("HUB_METRICS_TOKEN", default="")
+HUB_METRICS_NETWORKS = env.list("HUB_METRICS_NETWORKS", default=[])

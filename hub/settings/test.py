@@ -1,6 +1,7 @@
 """Settings for the test suite: SQLite by default, PostgreSQL when
 HUB_TEST_DATABASE_URL names one."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -33,3 +34,7 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir()
 HUB_TOKEN_KEY_FILE = DATA_DIR / "registry-token-key.pem"
 HUB_PULL_FLUSH_AT_EXIT = False  # the test database is gone by then
+# This run's own metrics files, not those of var/ (base named that directory).
+HUB_METRICS_DIR = DATA_DIR / "metrics"
+HUB_METRICS_DIR.mkdir()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(HUB_METRICS_DIR)

@@ -5,6 +5,8 @@ import re
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 
+from hub import metrics
+
 from .. import blobstore, permissions, services
 from . import errors
 from .base import authorized_repository, check_digest, empty_response, registry_view
@@ -86,6 +88,7 @@ def _blob_body(request, blob, headers):
         if delivery == "sendfile" and blobstore.blob_path(blob.digest):
             # The WSGI server hands the file to the kernel (sendfile).
             response = FileResponse(handle, content_type="application/octet-stream")
+            metrics.REGISTRY_SENT_BYTES.inc(blob.size)  # the kernel sends it; see the metric
         else:
             response = StreamingHttpResponse(
                 _stream(handle, 0, blob.size), content_type="application/octet-stream"
@@ -120,12 +123,14 @@ def _stream(handle, start, length):
 def _rest(handle, first, length):
     with handle:
         if first:
+            metrics.REGISTRY_SENT_BYTES.inc(len(first))
             yield first
         while length > 0:
             chunk = handle.read(min(blobstore.CHUNK_SIZE, length))
             if not chunk:
                 break
             length -= len(chunk)
+            metrics.REGISTRY_SENT_BYTES.inc(len(chunk))
             yield chunk
 
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 
+from hub import metrics
+
 from .. import permissions, pulls, services
 from ..oci import digests
 from ..oci import manifests as oci_manifests
@@ -42,6 +44,7 @@ def manifest(request, name, reference):
     digest, media_type, payload = _negotiate(request, repository, found)
     if request.method == "GET":
         pulls.record_pull(repository_id=repository.pk)
+        metrics.REGISTRY_PULLS.inc()
     response = HttpResponse(b"" if request.method == "HEAD" else payload, content_type=media_type)
     response["Content-Length"] = str(len(payload))
     response["Docker-Content-Digest"] = digest
@@ -100,6 +103,7 @@ def _put(request, name, reference):
         headers["OCI-Subject"] = parsed.subject.digest
     if extra_tags:
         headers["OCI-Tag"] = ", ".join(extra_tags)
+    metrics.REGISTRY_PUSHES.inc()
     return empty_response(201, headers)
 
 

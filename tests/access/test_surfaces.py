@@ -331,6 +331,11 @@ EXEMPT = {
         )
         for name in ("healthy", "ready")
     },
+    "metrics": (
+        "Prometheus metrics (hub/metrics.py): counts by route group, never a path, a "
+        "repository or a caller; closed unless HUB_METRICS_TOKEN or HUB_METRICS_NETWORKS "
+        "opens it (tests/hub/test_metrics.py)"
+    ),
     "builds:webhook-callback": (
         "a repository webhook's callback, keyed by a delivery id and its HMAC token; "
         "it takes no caller credentials (tests/builds/test_notifications.py)"

@@ -23,17 +23,16 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from .build_fixtures import build_hub  # noqa: F401  (the automated-build tests' Hub)
+from .engine import Docker, private_dockerd
 from .helpers import (
     OCI_INDEX,
     Pushed,
@@ -531,88 +530,18 @@ def podman(tmp_path):
 # A private Docker engine
 
 
-@dataclass
-class Docker(Tool):
-    """The docker CLI talking to the private dockerd; its credentials are those
-    `docker login` stored in its DOCKER_CONFIG (change it with with_env)."""
-
-    root: Path
-    log_path: Path
-
-
 @pytest.fixture(scope="session")
 def dockerd(registry) -> Docker:
-    bins = require_bins("dockerd", "docker", "containerd", "runc")
-    # Short path: unix socket paths are limited to 108 bytes.
-    root = Path(tempfile.mkdtemp(prefix="hub-e2e-docker-", dir="/tmp"))
-    for d in ("data", "exec", "cli"):
-        (root / d).mkdir()
-    (root / "daemon.json").write_text("{}")
-    sock = root / "docker.sock"
-    log = root / "dockerd.log"
-    args = [
-        bins["dockerd"],
-        "--config-file",
-        root / "daemon.json",
-        "--bridge=none",
-        "--iptables=false",
-        "--ip-masq=false",
-        "--ip6tables=false",
-        "--data-root",
-        root / "data",
-        "--exec-root",
-        root / "exec",
-        "--pidfile",
-        root / "docker.pid",
-        "--host",
-        f"unix://{sock}",
-        "--insecure-registry",
-        registry.addr,
-        "--storage-driver",
-        "vfs",
-        # If a system containerd is running, dockerd uses it: keep our
-        # images and containers apart from any other engine's.
-        "--containerd-namespace",
-        "hub-e2e",
-        "--containerd-plugins-namespace",
-        "hub-e2e-plugins",
-    ]
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen(
-            [str(a) for a in args],
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    _SERVER_LOGS["dockerd"] = log
-    _SERVER_PROCS["dockerd"] = proc
-    env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(root / "cli")}
-    docker = Docker([bins["docker"]], env, root, log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"dockerd exited with {proc.returncode}:\n{tail(log)}", pytrace=False)
-            if sock.exists() and docker("version", timeout=20, check=False).returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"dockerd did not come up within 60s:\n{tail(log)}", pytrace=False)
-            time.sleep(0.5)
-        if registry.user:
-            docker_without_daemon(root / "cli").login(
-                registry, registry.user, registry.users[registry.user]
-            )
-        yield docker
-    finally:
-        _SERVER_LOGS.pop("dockerd", None)
-        _SERVER_PROCS.pop("dockerd", None)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # dockerd stops its containerd itself
-            try:
-                proc.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_process_group(proc, term_timeout=5)
-        umount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+    flags = ("--insecure-registry", registry.addr, "--storage-driver", "vfs")
+    with private_dockerd(*flags) as docker:
+        _SERVER_LOGS["dockerd"] = docker.log_path
+        _SERVER_PROCS["dockerd"] = docker.process
+        try:
+            if registry.user:
+                docker_without_daemon(docker.root / "cli").login(
+                    registry, registry.user, registry.users[registry.user]
+                )
+            yield docker
+        finally:
+            _SERVER_LOGS.pop("dockerd", None)
+            _SERVER_PROCS.pop("dockerd", None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Cluster
+from .harness import Cluster, Topology
 
 _LOGS: dict[str, Path] = {}
 _OFFSETS = pytest.StashKey[dict]()
@@ -42,6 +42,28 @@ def cluster():
         _LOGS.clear()
         if os.environ.get("HUB_FAULTS_KEEP"):
             print(f"fault cluster's logs and data kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def topology(cluster):
+    """Hub as separate role processes, on the cluster's servers."""
+    root = Path(tempfile.mkdtemp(prefix="hub-topology-"))
+    topology = Topology(cluster, root)
+    try:
+        try:
+            topology.start()
+        finally:
+            for process in topology.processes:
+                _LOGS[f"hub {process.name}"] = process.log
+        yield topology
+    finally:
+        topology.close()
+        for process in topology.processes:
+            _LOGS.pop(f"hub {process.name}", None)
+        if os.environ.get("HUB_FAULTS_KEEP"):
+            print(f"topology's logs and data kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
 

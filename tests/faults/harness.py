@@ -7,6 +7,12 @@ keeps its state in memory, so S3 "goes down" at the forwarder), a webhook
 receiver, two web-only Hub nodes and one node that also runs the workers.
 Nothing touches the machine's own PostgreSQL, Redis or RabbitMQ.
 
+Beside it, a Topology runs Hub the way a compose file or Kubernetes does,
+one program per process (``serve migrate`` once, then ``serve web`` several
+times, ``serve worker``, ``serve builds`` and one ``serve beat``), on the
+cluster's PostgreSQL, Redis and S3 servers with a database, Redis databases
+and a bucket of its own.
+
 The client speaks the registry protocol with plain ``requests``: the token
 flow (401 challenge, GET /token with Basic credentials, Bearer), chunked
 blob uploads (POST, PATCH, PUT ?digest=), manifest PUT, and pulls that
@@ -46,6 +52,7 @@ import pytest
 import requests
 
 from tests.e2e.helpers import free_port, kill_process_group, tail, wait_for_v2
+from tests.hub.stack import children as child_pids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -503,6 +510,11 @@ class HubNode:
             (pid for pid, cmd in self.children().items() if all(w in cmd for w in words)), None
         )
 
+    def web_pids(self) -> set[int]:
+        """The web server's processes: gunicorn's master and its workers."""
+        master = self.child("gunicorn")
+        return {master, *child_pids(master)} if master else set()
+
     def close(self):
         if self.proc is not None:
             kill_process_group(self.proc, term_timeout=20)
@@ -582,6 +594,7 @@ class Cluster:
             HUB_WEBHOOK_REDISPATCH_SECONDS="30",
             **self.s3.hub_env(),
         )
+        self.shared_env = shared
         # W first, alone: it migrates the empty database.
         self.worker = self._node("W", shared, ())
         self.worker.start()
@@ -606,24 +619,19 @@ class Cluster:
     def _create_user_and_webhooks(self):
         """The pushing user, and a webhook on each repository the workloads push to."""
         hooks = {repo: self.receiver.url(repo) for repo in self.repos}
-        self.worker.manage(
-            "shell",
-            "-c",
-            "import json, os\n"
-            "from accounts.models import User\n"
-            "from builds.services import repository_webhook_create\n"
-            "from repositories.services import repository_get_or_create\n"
-            "user = User.objects.create_user(os.environ['FAULT_USER'], 'alice@example.com',"
-            " os.environ['FAULT_PASSWORD'])\n"
-            "for name, url in json.loads(os.environ['FAULT_HOOKS']).items():\n"
-            "    repository = repository_get_or_create(name=name, creator=user)\n"
-            "    repository_webhook_create(repository=repository, name='faults', url=url)\n",
-            env={
-                "FAULT_USER": USER,
-                "FAULT_PASSWORD": self.password,
-                "FAULT_HOOKS": json.dumps(hooks),
-            },
-        )
+        create_user_and_webhooks(self.worker.manage, self.password, hooks)
+
+    def switches(self, component: str):
+        """(down, up) for one of the services Hub stands on: PostgreSQL
+        stopped with ``-m immediate`` and started again; a Redis killed with
+        SIGKILL and started again on its port; S3's connections refused and
+        cut at the forwarder, then accepted again."""
+        return {
+            "database": (lambda: self.pg.stop("immediate"), self.pg.start),
+            "cache": (self.cache.kill, self.cache.start),
+            "broker": (self.broker.kill, self.broker.start),
+            "storage": (self.s3.forwarder.stop, self.s3.forwarder.start),
+        }[component]
 
     @property
     def web_nodes(self) -> list[HubNode]:
@@ -660,6 +668,176 @@ class Cluster:
             return True
 
         wait_until(probe, timeout, "the cluster answering pushes and pulls on both nodes", 2)
+
+    def close(self):
+        for close in reversed(self._closers):
+            with suppress(Exception):
+                close()
+
+
+def create_user_and_webhooks(manage, password: str, hooks: dict[str, str]) -> None:
+    """USER with ``password``, and each repository of ``hooks`` with a webhook
+    to its URL; ``manage`` runs a manage.py command on the Hub concerned."""
+    manage(
+        "shell",
+        "-c",
+        "import json, os\n"
+        "from accounts.models import User\n"
+        "from builds.services import repository_webhook_create\n"
+        "from repositories.services import repository_get_or_create\n"
+        "user = User.objects.create_user(os.environ['FAULT_USER'], 'alice@example.com',"
+        " os.environ['FAULT_PASSWORD'])\n"
+        "for name, url in json.loads(os.environ['FAULT_HOOKS']).items():\n"
+        "    repository = repository_get_or_create(name=name, creator=user)\n"
+        "    repository_webhook_create(repository=repository, name='faults', url=url)\n",
+        env={"FAULT_USER": USER, "FAULT_PASSWORD": password, "FAULT_HOOKS": json.dumps(hooks)},
+    )
+
+
+# --------------------------------------------------------------------------
+# Hub as a deployment runs it: one role per process
+
+
+@dataclass
+class RoleProcess:
+    """One ``manage.py serve <role>`` process, as a container runs it: started
+    from a directory of its own (a container's working directory need not be
+    the project), with a data directory of its own. The roles other than
+    ``migrate`` exec their program, so ``proc`` is gunicorn or Celery itself."""
+
+    name: str
+    role: str
+    data_dir: Path
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.env['HUB_ADDR']}"
+
+    def start(self):
+        self.proc = _start(
+            [sys.executable, REPO_ROOT / "manage.py", "serve", self.role],
+            self.log,
+            cwd=self.data_dir,
+            env=self.env,
+        )
+
+    def cmdline(self) -> str:
+        with suppress(OSError):
+            return (
+                (Path("/proc") / str(self.proc.pid) / "cmdline")
+                .read_bytes()
+                .decode(errors="replace")
+                .replace("\0", " ")
+            )
+        return ""
+
+    def close(self):
+        if self.proc is not None:
+            kill_process_group(self.proc, term_timeout=20)
+
+
+class Topology:
+    """Hub in separate role processes, on the cluster's servers: ``serve
+    migrate`` (which must exit 0), ``webs`` × ``serve web`` (each on a port
+    of its own), ``serve worker``, ``serve builds`` and one ``serve beat``.
+    Its own database, Redis databases 1 (so the cluster's workers never see
+    its tasks), bucket and webhook receiver."""
+
+    repo = f"{USER}/topology"
+    bucket = "hub-topology"
+    graceful_timeout = 10
+
+    def __init__(self, cluster: Cluster, root: Path, webs: int = 2):
+        self.cluster = cluster
+        self.root = root
+        self.webs_count = webs
+        self.password = secrets.token_urlsafe(16)
+        self.processes: list[RoleProcess] = []
+        self._closers = []
+        self.migrate_seconds = None
+
+    def start(self):
+        cluster = self.cluster
+        self.receiver = WebhookReceiver()
+        self._closers.append(self.receiver.close)
+        cluster.s3.client().create_bucket(Bucket=self.bucket)
+        self.env = {
+            **cluster.shared_env,
+            "HUB_DATABASE_URL": cluster.pg.create_database("hub_topology"),
+            "HUB_CACHE_URL": cluster.cache.url(1),
+            "HUB_BROKER_URL": cluster.broker.url(1),
+            "HUB_S3_BUCKET": self.bucket,
+            "HUB_WEB_GRACEFUL_TIMEOUT": str(self.graceful_timeout),
+        }
+        migrate = self._process("migrate", "migrate")
+        started = time.monotonic()
+        migrate.start()
+        try:
+            migrate.proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            migrate.close()
+            raise AssertionError(
+                f"serve migrate still ran after 240s:\n{tail(migrate.log)}"
+            ) from None
+        self.migrate_seconds = time.monotonic() - started
+        if migrate.proc.returncode != 0:
+            raise AssertionError(
+                f"serve migrate exited with {migrate.proc.returncode}:\n{tail(migrate.log)}"
+            )
+        self.webs = [self._process(f"web-{i + 1}", "web") for i in range(self.webs_count)]
+        self.worker = self._process("worker", "worker")
+        self.builds = self._process("builds", "builds")
+        self.beat = self._process("beat", "beat")
+        for process in self.running:
+            process.start()
+        for web in self.webs:
+            try:
+                wait_for_v2(web.url, 120, alive=lambda w=web: w.proc.poll() is None, what=web.name)
+            except RuntimeError as exc:
+                raise RuntimeError(
+                    f"{exc}\n--- {web.name} log ---\n{tail(web.log)[-6000:]}"
+                ) from None
+        create_user_and_webhooks(
+            self.manage, self.password, {self.repo: self.receiver.url(self.repo)}
+        )
+
+    def _process(self, name, role) -> RoleProcess:
+        data_dir = self.root / name
+        data_dir.mkdir(parents=True)
+        env = hub_env(HUB_DATA_DIR=data_dir, **self.env)
+        if role == "web":
+            env["HUB_ADDR"] = f"127.0.0.1:{free_port()}"
+        process = RoleProcess(name, role, data_dir, env, self.root / f"{name}.log")
+        self.processes.append(process)
+        self._closers.append(process.close)
+        return process
+
+    @property
+    def running(self) -> list[RoleProcess]:
+        """The long-running role processes (all but ``migrate``)."""
+        return [*self.webs, self.worker, self.builds, self.beat]
+
+    def manage(self, *args, env=None, timeout=180) -> str:
+        proc = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO_ROOT,
+            # In the data directory of `serve migrate`, the one-off process.
+            env={**hub_env(HUB_DATA_DIR=self.processes[0].data_dir, **self.env), **(env or {})},
+            capture_output=True,
+            timeout=timeout,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"manage.py {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout.decode()[-3000:]}\n{proc.stderr.decode()[-6000:]}"
+            )
+        return proc.stdout.decode()
+
+    def client(self, journal: Journal) -> RegistryClient:
+        return RegistryClient(USER, self.password, journal)
 
     def close(self):
         for close in reversed(self._closers):

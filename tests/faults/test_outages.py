@@ -46,16 +46,6 @@ WEBHOOK_DEADLINE = 150
 NOTICEABLE = {"database", "storage"}
 
 
-def _switches(cluster: Cluster, component: str):
-    """(down, up) for one component."""
-    return {
-        "database": (lambda: cluster.pg.stop("immediate"), cluster.pg.start),
-        "cache": (cluster.cache.kill, cluster.cache.start),
-        "broker": (cluster.broker.kill, cluster.broker.start),
-        "storage": (cluster.s3.forwarder.stop, cluster.s3.forwarder.start),
-    }[component]
-
-
 @dataclass
 class Outage:
     component: str
@@ -82,7 +72,7 @@ class Outage:
 def outage(request, cluster) -> Outage:
     component = request.param
     cluster.wait_healthy()
-    down, up = _switches(cluster, component)
+    down, up = cluster.switches(component)
     workload = Workload(cluster, label=component)
     workload.start()
     try:

@@ -1,6 +1,7 @@
 """Starting Hub's processes for the tests of tests/hub, and finding them
 again through /proc."""
 
+import contextlib
 import os
 import secrets
 import signal
@@ -89,6 +90,22 @@ class Hub:
 
     def log(self):
         return self.log_path.read_text(errors="replace")
+
+    @contextlib.contextmanager
+    def gunicorn_serving(self, users, password):
+        """Migrate, create ``users`` (each with ``password``), start gunicorn
+        as an operator would, and yield once it answers; stop it after."""
+        try:
+            self.manage("migrate", "--verbosity", "0")
+            for user in users:
+                self.manage(
+                    "create_user", user, f"--password={password}", f"--email={user}@example.com"
+                )
+            self.start_gunicorn()
+            self.wait_until_serving(auth=(users[0], password))
+            yield self
+        finally:
+            self.stop()
 
     def get(self, path, auth=None, timeout=30, **kwargs):
         return requests.get(f"{self.url}{path}", auth=auth, timeout=timeout, **kwargs)

@@ -1,6 +1,9 @@
 """/-/healthy and /-/ready, against the services the tests run on, and
 against services that do not answer (real clients connecting to ports where
-nothing listens)."""
+nothing listens, or where nothing ever answers)."""
+
+import socket
+import time
 
 import pytest
 
@@ -90,3 +93,55 @@ def test_ready_names_an_unreachable_broker(client):
     checks = response.json()["checks"]
     assert checks["broker"] == "unavailable"
     assert checks["database"] == checks["cache"] == checks["storage"] == "ok"
+
+
+@pytest.fixture
+def mute_port():
+    """A port that accepts connections (the kernel does) and never answers:
+    a service that hangs, or one behind a network that drops its packets."""
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+        yield listener.getsockname()[1]
+
+
+# Any one probe must be answered in a few seconds, whatever hangs behind it.
+PROBE_LIMIT = 5.0
+
+
+@pytest.mark.django_db
+def test_ready_gives_up_on_blob_storage_that_never_answers(client, settings, mute_port):
+    # botocore's own defaults (a minute per attempt, three attempts): the
+    # check must not wait them out.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "blobs",
+                "endpoint_url": f"http://127.0.0.1:{mute_port}",
+                "access_key": "hub",
+                "secret_key": "hub-secret",
+            },
+        },
+    }
+    started = time.monotonic()
+    response = client.get("/-/ready")
+    assert time.monotonic() - started < PROBE_LIMIT
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == "unavailable"
+    assert response.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_ready_gives_up_on_a_broker_that_never_answers(client, mute_port):
+    before = celery_app.conf.broker_url
+    celery_app.conf.broker_url = f"redis://127.0.0.1:{mute_port}/0"
+    try:
+        started = time.monotonic()
+        response = client.get("/-/ready")
+        took = time.monotonic() - started
+    finally:
+        celery_app.conf.broker_url = before
+    assert took < PROBE_LIMIT
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unavailable"
+    assert response.json()["checks"]["storage"] == "ok"

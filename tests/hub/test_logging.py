@@ -27,15 +27,8 @@ def web(tmp_path_factory):
     hub = Hub(tmp_path_factory.mktemp("gunicorn"))
     # What the end-to-end tests set; the configuration file must not fight it.
     hub.env["GUNICORN_CMD_ARGS"] = "--access-logfile - --log-level info"
-    hub.manage("migrate", "--verbosity", "0")
-    for user in ("alice", "bob"):
-        hub.manage("create_user", user, f"--password={PASSWORD}", f"--email={user}@example.com")
-    hub.start_gunicorn()
-    try:
-        hub.wait_until_serving(auth=("alice", PASSWORD))
+    with hub.gunicorn_serving(["alice", "bob"], PASSWORD):
         yield hub
-    finally:
-        hub.stop()
 
 
 def log_offset(hub):
@@ -181,3 +174,15 @@ def test_the_configuration_follows_the_settings(settings):
 )
 def test_secrets_in_paths_are_replaced(url, logged):
     assert runpy.run_path(str(CONFIG))["redact"](url) == logged
+
+
+def test_a_requests_id_ends_its_access_line_and_what_was_logged_for_it(web):
+    since = log_offset(web)
+
+    answer = web.get("/v2/", auth=("mallory", "still not her password"))
+
+    log = new_log(web, since)
+    request_id = answer.headers["X-Request-ID"]
+    (line,) = access_lines(log)
+    assert line.endswith(f'"python-requests/{requests.__version__}" {request_id}')
+    assert re.search(rf"AXES: .* request_id={request_id}$", log, re.MULTILINE), log

@@ -4,17 +4,24 @@ started again while the others go on serving, and stopping (or killing)
 `make run` starts it, with a data directory and a port of its own, and its
 children are found through /proc."""
 
+import contextlib
+import io
 import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
+from hub.management.commands import serve
 from hub.management.commands.serve import Command
 
 from .stack import Hub, alive, child_running, children, descendants, with_timeout
@@ -217,3 +224,109 @@ def test_ensure_admin_lets_another_serve_create_the_account_first(monkeypatch, c
 
     assert users.get(username="admin").check_password("the other serve's")
     assert "Created the superuser" not in capsys.readouterr().out
+
+
+# The role argument, in process: nothing is started, exec is caught.
+
+
+class Execed(Exception):
+    """What the fake os.execv raises instead of becoming the program."""
+
+
+def _forbid_starting_programs(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"started a program: {args}")
+
+    monkeypatch.setattr(serve.subprocess, "Popen", forbidden)
+    monkeypatch.setattr(serve.os, "execv", forbidden)
+
+
+def _record_commands(monkeypatch):
+    """The management commands serve calls, still run."""
+    called = []
+    real = serve.call_command
+
+    def recording(name, *args, **kwargs):
+        called.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(serve, "call_command", recording)
+    return called
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_migrate_migrates_and_creates_the_admin_then_returns(monkeypatch, settings):
+    settings.HUB_DEMO = False
+    _forbid_starting_programs(monkeypatch)
+    called = _record_commands(monkeypatch)
+    # The lock is another test's subject (two serves at once, above).
+    monkeypatch.setattr(serve.Command, "startup_lock", lambda self: contextlib.nullcontext())
+    monkeypatch.setenv("HUB_ADMIN_PASSWORD", "the admin's password")
+
+    call_command("serve", "migrate", stdout=io.StringIO())
+
+    assert called == ["migrate"]  # no collectstatic: nothing is served
+    assert not MigrationExecutor(connection).migration_plan(
+        MigrationExecutor(connection).loader.graph.leaf_nodes()
+    )
+    assert get_user_model().objects.get(username="admin").check_password("the admin's password")
+
+
+@pytest.mark.parametrize(
+    "role, words",
+    [
+        ("web", ["-m", "gunicorn", "--config"]),
+        ("worker", ["-m", "celery", "worker", "main@%h"]),
+        ("builds", ["-m", "celery", "worker", "builds@%h"]),
+        ("beat", ["-m", "celery", "beat"]),
+    ],
+)
+def test_a_single_role_becomes_its_program_in_the_project_directory(
+    monkeypatch, settings, tmp_path, role, words
+):
+    settings.HUB_COLLECT_STATIC = False
+    called = _record_commands(monkeypatch)
+    monkeypatch.setattr(serve.subprocess, "Popen", None)  # no supervised children
+    monkeypatch.chdir(tmp_path)  # a container's working directory, say
+    execs = []
+
+    def execv(path, argv):
+        execs.append((os.getcwd(), path, argv))
+        raise Execed
+
+    monkeypatch.setattr(serve.os, "execv", execv)
+
+    with pytest.raises(Execed):
+        call_command("serve", role, stdout=io.StringIO())
+
+    assert called == []  # neither migrates nor creates the admin
+    ((cwd, path, argv),) = execs
+    assert cwd == str(settings.BASE_DIR)  # where `-m` finds hub and its settings
+    assert path == argv[0] == sys.executable
+    assert all(word in argv for word in words), argv
+
+
+def test_web_collects_the_static_files_unless_told_not_to(monkeypatch, settings, tmp_path):
+    settings.HUB_COLLECT_STATIC = True
+    settings.STATIC_ROOT = tmp_path / "static"
+    called = _record_commands(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+
+    def execv(path, argv):
+        raise Execed
+
+    monkeypatch.setattr(serve.os, "execv", execv)
+
+    with pytest.raises(Execed):
+        call_command("serve", "web", stdout=io.StringIO())
+
+    assert called == ["collectstatic"]
+
+
+def test_an_unknown_role_is_a_command_error_naming_the_roles(monkeypatch):
+    _forbid_starting_programs(monkeypatch)
+    with pytest.raises(CommandError) as error:
+        call_command("serve", "webserver")
+    message = str(error.value)
+    assert "webserver" in message
+    assert all(role in message for role in serve.ROLES)

@@ -2,6 +2,20 @@
 server (gunicorn), the Celery workers and the Celery beat scheduler, and keep
 them running until told to stop.
 
+That is the role `all`, the default. One role alone runs one part, for
+deployments that scale each part on its own (a container per role):
+
+    serve migrate   apply migrations and create the admin account, then exit
+    serve web       the web server (gunicorn)
+    serve worker    a Celery worker for everything but builds
+    serve builds    a Celery worker for builds
+    serve beat      the Celery beat scheduler (run exactly one)
+
+`web`, `worker`, `builds` and `beat` become that program (exec): the
+process manager or container runtime then signals it directly, and it stops
+gracefully on SIGTERM by itself. They neither migrate nor create accounts;
+run `serve migrate` first, once per upgrade.
+
 `serve` is a small supervisor. A child that exits unexpectedly is logged and
 started again after a pause that doubles with each quick failure (1 s up to a
 minute; a child that stayed up a while starts over at 1 s); the others run
@@ -21,6 +35,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -39,7 +54,7 @@ MAX_PAUSE = 60.0
 STABLE_SECONDS = 60.0
 POLL_SECONDS = 0.2
 # Beyond the children's own graceful timeout, before they are killed.
-STOP_MARGIN_SECONDS = 5.0
+STOP_MARGIN_SECONDS = 3.0
 # Any number, the same in every process: the key of the PostgreSQL lock that
 # lets one `serve` at a time migrate and create the admin account.
 STARTUP_LOCK_KEY = 0x4855425F5345  # "HUB_SE"
@@ -128,32 +143,64 @@ class Child:
                 self.process.send_signal(signum)
 
 
+ROLES = ("all", "migrate", "web", "worker", "builds", "beat")
+
+
 class Command(BaseCommand):
-    help = "Run Hub's web server, workers and scheduler (what `make run` does)."
+    help = "Run Hub's web server, workers and scheduler (what `make run` does), or one of them."
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--no-worker", action="store_true", help="start no Celery worker and no beat"
+            "role",
+            nargs="?",
+            default="all",
+            choices=ROLES,
+            help="what to run (default: all of it, after migrating)",
+        )
+        parser.add_argument(
+            "--no-worker", action="store_true", help="all: start no Celery worker and no beat"
         )
 
-    def handle(self, *args, no_worker=False, **options):
+    def handle(self, *args, role="all", no_worker=False, **options):
         self.prepare_broker()
-        with self.startup_lock():
-            call_command("migrate", interactive=False, verbosity=0)
-            self.ensure_admin()
-            if settings.HUB_DEMO:
-                call_command("hub_demo", if_empty=True, host=settings.HUB_ADDR)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        if role in ("all", "migrate"):
+            with self.startup_lock():
+                call_command("migrate", interactive=False, verbosity=0)
+                self.ensure_admin()
+                if settings.HUB_DEMO:
+                    call_command("hub_demo", if_empty=True, host=settings.HUB_ADDR)
+        if role in ("all", "web") and settings.HUB_COLLECT_STATIC:
+            call_command("collectstatic", interactive=False, verbosity=0)
         # Each child opens its own connections; this one would only idle.
         connection.close()
+        if role == "migrate":
+            return
+        if role != "all":
+            (child,) = [child for child in [self.web(), *self.workers()] if child.name == role]
+            self.stdout.flush()
+            os.chdir(settings.BASE_DIR)
+            os.execv(child.argv[0], child.argv)
 
+        # Every process that writes metrics starts here: what files the
+        # directory holds are an earlier run's, whose process ids may be
+        # this run's too (in a container they are the same every time).
+        for path in Path(settings.HUB_METRICS_DIR).glob("*.db"):
+            path.unlink(missing_ok=True)
         children = [self.web()]
         if not no_worker:
             children.extend(self.workers())
-        self.stdout.write(self.style.SUCCESS(f"Hub is running at http://{settings.HUB_ADDR}/"))
-        self.stdout.write("Press Ctrl-C to stop.")
+        self.say(f"Hub is running at http://{settings.HUB_ADDR}/", self.style.SUCCESS)
+        self.say("Press Ctrl-C to stop.")
         self.stdout.flush()
         self.supervise(children)
+
+    def say(self, message, style=None):
+        """A line for whoever started Hub: on standard output, or a log
+        record where the log is JSON lines (and nothing else may be)."""
+        if settings.HUB_LOG_FORMAT == "json":
+            logger.info("%s", message)
+        else:
+            self.stdout.write(style(message) if style else message)
 
     @contextlib.contextmanager
     def startup_lock(self):
@@ -190,7 +237,7 @@ class Command(BaseCommand):
                 # Another `serve` on the same database created it first.
                 return
             if generated:
-                self.stdout.write(f"Created the superuser 'admin' with password: {password}")
+                self.say(f"Created the superuser 'admin' with password: {password}")
         elif password is not None and not admin.check_password(password):
             admin.set_password(password)
             admin.save(update_fields=["password"])
@@ -210,6 +257,9 @@ class Command(BaseCommand):
 
     def workers(self):
         celery = [sys.executable, "-m", "celery", "--app", "hub"]
+        if settings.HUB_LOG_FORMAT == "json":
+            # No banner: the log is JSON lines, and the banner is not a record.
+            celery.append("--quiet")
         worker = [*celery, "worker", "--loglevel", "INFO"]
         main = [*worker, "--queues", "celery", "--concurrency", "2", "--hostname", "main@%h"]
         builds = [
