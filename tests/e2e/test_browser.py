@@ -43,7 +43,7 @@ expect.set_options(timeout=TIMEOUT_MS)
 # The browser, a context per test, and users who signed up in it
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Browser:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/setup-debian test installs it)")

@@ -330,3 +330,9 @@ def test_an_unknown_role_is_a_command_error_naming_the_roles(monkeypatch):
     message = str(error.value)
     assert "webserver" in message
     assert all(role in message for role in serve.ROLES)
+
+
+def test_no_worker_with_a_single_role_is_a_command_error(monkeypatch):
+    _forbid_starting_programs(monkeypatch)
+    with pytest.raises(CommandError, match="--no-worker goes with the role all, not web"):
+        call_command("serve", "web", "--no-worker")

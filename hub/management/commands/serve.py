@@ -40,7 +40,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, connection, transaction
 
 logger = logging.getLogger("hub.serve")
@@ -162,6 +162,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, role="all", no_worker=False, **options):
+        if no_worker and role != "all":
+            raise CommandError(f"--no-worker goes with the role all, not {role}.")
         self.prepare_broker()
         if role in ("all", "migrate"):
             with self.startup_lock():
@@ -189,7 +191,8 @@ class Command(BaseCommand):
         children = [self.web()]
         if not no_worker:
             children.extend(self.workers())
-        self.say(f"Hub is running at http://{settings.HUB_ADDR}/", self.style.SUCCESS)
+        scheme = "https" if settings.HUB_TLS_CERT else "http"
+        self.say(f"Hub is running at {scheme}://{settings.HUB_ADDR}/", self.style.SUCCESS)
         self.say("Press Ctrl-C to stop.")
         self.stdout.flush()
         self.supervise(children)
