@@ -56,29 +56,29 @@ def until_ready(url, path, alive, timeout=300):
         try:
             if requests.get(url + path, timeout=2).status_code == 200:
                 return time.monotonic() - started
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or its workers still booting
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url}{path} not 200 within {timeout}s")
 
 
-def start_bare(tmp):
+def start_bare(tmp, settings):
     """`manage.py serve` as `make run` runs it, without the demo content."""
     addr = f"127.0.0.1:{free_port()}"
     data = Path(tempfile.mkdtemp(dir=tmp, prefix="bare-"))
     env = dict(os.environ, HUB_ADDR=addr, HUB_DATA_DIR=str(data), HUB_DEMO="false")
-    env.update(HUB_ADMIN_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1")
+    env.update(HUB_ADMIN_PASSWORD=PASSWORD, PYTHONUNBUFFERED="1", **settings)
     for var in ("DJANGO_SETTINGS_MODULE", "HUB_DATABASE_URL"):
         env.pop(var, None)
     argv = [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "serve"]
     return Server(argv, f"http://{addr}", "container-bare.log", cwd=ROOT, env=env)
 
 
-def measure_start(engine, tmp, rounds):
+def measure_start(engine, tmp, rounds, settings):
     """Best start-to-ready of each over ``rounds`` cold starts."""
     best = {}
     for _ in range(rounds):
-        bare = start_bare(tmp)
+        bare = start_bare(tmp, settings)
         try:
             seconds = until_ready(bare.url, "/-/ready", bare.check_alive)
         finally:
@@ -87,7 +87,7 @@ def measure_start(engine, tmp, rounds):
 
         data = Path(tempfile.mkdtemp(dir=tmp, prefix="container-"))
         started = time.monotonic()
-        container = Container(engine, data=data, env={"HUB_ADMIN_PASSWORD": PASSWORD})
+        container = Container(engine, data=data, env={"HUB_ADMIN_PASSWORD": PASSWORD, **settings})
         try:
             container.wait_ready(timeout=300)
             seconds = time.monotonic() - started
@@ -108,7 +108,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per figure")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is kept")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="HUB_NAME=VALUE",
+        help="a setting for both Hubs, e.g. HUB_WEB_ACCESS_LOG=0 (repeatable)",
+    )
     args = parser.parse_args()
+    settings = dict(setting.split("=", 1) for setting in args.setting)
     OUT.mkdir(parents=True, exist_ok=True)
 
     with (
@@ -120,11 +128,11 @@ def main():
         image = build_hub_image(engine)
         size_mb = json.loads(engine("image", "inspect", image).stdout)[0]["Size"] / 1e6
         base_mb = json.loads(engine("image", "inspect", BASE).stdout)[0]["Size"] / 1e6
-        starts = measure_start(engine, tmp, args.rounds)
+        starts = measure_start(engine, tmp, args.rounds, settings)
 
-        bare_server = start_bare(tmp)
+        bare_server = start_bare(tmp, settings)
         data = Path(tempfile.mkdtemp(dir=tmp, prefix="container-"))
-        container = Container(engine, data=data, env={"HUB_ADMIN_PASSWORD": PASSWORD})
+        container = Container(engine, data=data, env={"HUB_ADMIN_PASSWORD": PASSWORD, **settings})
         reference = start_reference(tmp, "reference")
         try:
             until_ready(bare_server.url, "/-/ready", bare_server.check_alive)
@@ -174,7 +182,8 @@ def main():
         [
             f"# Hub in a container, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
             f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"best of {args.rounds} rounds, wrk -t2 -c10 for {args.seconds} s.",
+            f"best of {args.rounds} rounds, wrk -t2 -c10 for {args.seconds} s."
+            + (f" Settings: {' '.join(args.setting)}." if args.setting else ""),
             "",
             *lines,
             "",
