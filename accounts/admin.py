@@ -46,7 +46,14 @@ class HubUserAdmin(UserAdmin):
 
 @admin.register(Namespace)
 class NamespaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "user", "default_visibility", "created_at")
+    list_display = (
+        "name",
+        "kind",
+        "user",
+        "default_visibility",
+        "storage_quota_bytes",
+        "created_at",
+    )
     list_filter = ("kind", "default_visibility")
     search_fields = ("name",)
     readonly_fields = ("name", "kind", "user", "created_at")

@@ -46,10 +46,25 @@ class Namespace(models.Model):
     default_visibility = models.CharField(
         max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
     )
+    # Bytes its repositories may store, set by staff: empty for the default
+    # (HUB_NAMESPACE_QUOTA_BYTES), 0 for no limit.
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bytes this namespace may store. Empty: the site's default; 0: no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return self.name
+
+    @property
+    def quota_bytes(self):
+        """The bytes this namespace may store, or None for no limit."""
+        quota = self.storage_quota_bytes
+        if quota is None:
+            quota = settings.HUB_NAMESPACE_QUOTA_BYTES
+        return quota or None
 
 
 class Organization(models.Model):

@@ -266,3 +266,14 @@ def organization_team_list(*, organization, viewer):
     return organization.teams.prefetch_related(Prefetch("members", queryset=members)).order_by(
         "name"
     )
+
+
+@transaction.atomic
+def namespace_quota_set(*, namespace, storage_quota_bytes):
+    """Set the bytes ``namespace`` may store: None for the site's default
+    (HUB_NAMESPACE_QUOTA_BYTES), 0 for no limit. Staff only; the caller checks."""
+    if storage_quota_bytes is not None and storage_quota_bytes < 0:
+        raise ValidationError("A quota cannot be negative.", code="quota")
+    namespace.storage_quota_bytes = storage_quota_bytes
+    namespace.save(update_fields=["storage_quota_bytes"])
+    return namespace

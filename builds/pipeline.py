@@ -718,10 +718,21 @@ class Pipeline:
             image=image, destination=f"{registry}/{self.repository.full_name}:{tags[0]}"
         )
         if len(tags) > 1:
-            # The other tags point at the same manifest, all at once.
-            repository_services.manifest_tag(
-                repository=self.repository, digest=digest, tags=tags[1:], pusher=self.token.user
-            )
+            # The other tags point at the same manifest, all at once. A tag
+            # the registry refuses to move fails the build, as a refused
+            # push of the first tag does (with the registry's DENIED message).
+            try:
+                repository_services.manifest_tag(
+                    repository=self.repository,
+                    digest=digest,
+                    tags=tags[1:],
+                    pusher=self.token.user,
+                )
+            except repository_services.TagImmutable as refused:
+                raise StepFailed(
+                    f"Tagging {', '.join(tags[1:])} failed: denied: {refused}",
+                    step="Tagging the image",
+                ) from None
             runner.log(f"Tagged {', '.join(tags[1:])} as well.\n")
         return digest
 

@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin
 
-from . import services
-from .models import Collaborator, Manifest, Repository, Tag, TeamAccess
+from . import immutability, services
+from .models import Collaborator, ImmutableTagRule, Manifest, Repository, Tag, TeamAccess
 
 # What repository_update may change; the rest comes from pushes and counters.
 EDITABLE_REPOSITORY_FIELDS = ("description", "full_description", "visibility", "is_official")
@@ -142,3 +142,51 @@ class ManifestAdmin(admin.ModelAdmin):
     search_fields = ("digest",)
     raw_id_fields = ("repository",)
     exclude = ("payload",)
+
+
+class ImmutableTagRuleForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("repository")) == bool(cleaned.get("namespace")):
+            raise forms.ValidationError("Choose a repository or a namespace, not both.")
+        return cleaned
+
+
+@admin.register(ImmutableTagRule)
+class ImmutableTagRuleAdmin(admin.ModelAdmin):
+    """Rules are added and removed through their services; a rule's pattern
+    and owner are fixed once it exists."""
+
+    form = ImmutableTagRuleForm
+    list_display = ("pattern", "repository", "namespace", "created_by", "created_at")
+    search_fields = (
+        "pattern",
+        "repository__name",
+        "repository__namespace__name",
+        "namespace__name",
+    )
+    list_select_related = ("repository__namespace", "namespace", "created_by")
+    raw_id_fields = ("repository", "namespace")
+    fields = ("repository", "namespace", "pattern", "created_by", "created_at")
+    readonly_fields = ("created_by", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ("repository", "namespace", "pattern", "created_by", "created_at")
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.pk = immutability.rule_create(
+                repository=obj.repository,
+                namespace=obj.namespace,
+                pattern=obj.pattern,
+                creator=request.user,
+            ).pk
+
+    def delete_model(self, request, obj):
+        immutability.rule_delete(rule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            immutability.rule_delete(rule=rule)

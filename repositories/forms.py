@@ -5,6 +5,7 @@ from django import forms
 from accounts.models import Namespace, Visibility
 
 from . import permissions
+from .models import ImmutableTagRule
 
 
 class RepositoryCreateForm(forms.Form):
@@ -69,3 +70,22 @@ class RepositoryDeleteForm(forms.Form):
                 f"Type {self.repository.full_name} exactly to delete it.", code="mismatch"
             )
         return value
+
+
+class ImmutableTagRuleForm(forms.ModelForm):
+    class Meta:
+        model = ImmutableTagRule
+        fields = ["pattern"]
+        labels = {"pattern": "Tag pattern"}
+        help_texts = {
+            "pattern": (
+                "A glob matching the whole tag, such as <code>v*</code> or "
+                "<code>release-*</code>, or a regular expression between slashes, such as "
+                r"<code>/^\d+\.\d+\.\d+$/</code>."
+            )
+        }
+        widgets = {
+            "pattern": forms.TextInput(
+                attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+            )
+        }

@@ -1,9 +1,11 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.models import Namespace, Team, Visibility
 
+from .oci import tag_patterns
 from .querysets import ManifestQuerySet, RepositoryQuerySet, TagQuerySet
 
 
@@ -340,3 +342,69 @@ class Event(models.Model):
     def __str__(self):
         state = "delivered" if self.delivered_at else "undelivered"
         return f"{self.kind} {self.pk} ({state})"
+
+
+def validate_tag_pattern(pattern):
+    try:
+        tag_patterns.compile_pattern(pattern)
+    except tag_patterns.InvalidPattern as exc:
+        raise ValidationError(str(exc), code="pattern") from None
+
+
+class ImmutableTagRule(models.Model):
+    """A pattern of tags that, once they exist, can neither move to another
+    manifest nor be deleted. It belongs to one repository, or to a namespace
+    and then covers every repository in it (repositories.immutability)."""
+
+    repository = models.ForeignKey(
+        Repository,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="immutable_tag_rules",
+    )
+    namespace = models.ForeignKey(
+        Namespace,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="immutable_tag_rules",
+    )
+    pattern = models.CharField(
+        max_length=255,
+        validators=[validate_tag_pattern],
+        help_text=(
+            "A glob matching the whole tag (v*, release-*), or a regular expression "
+            r"between slashes (/^\d+\.\d+\.\d+$/)."
+        ),
+    )
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(repository__isnull=True, namespace__isnull=False)
+                | models.Q(repository__isnull=False, namespace__isnull=True),
+                name="immutable_tag_rule_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["repository", "pattern"],
+                condition=models.Q(repository__isnull=False),
+                name="immutable_tag_rule_unique_in_repository",
+            ),
+            models.UniqueConstraint(
+                fields=["namespace", "pattern"],
+                condition=models.Q(namespace__isnull=False),
+                name="immutable_tag_rule_unique_in_namespace",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.owner_name}: {self.pattern}"
+
+    @property
+    def owner_name(self):
+        return self.repository.full_name if self.repository_id else self.namespace.name

@@ -118,7 +118,8 @@ def _user_and_cap(actor, target):
 def can(actor, target, action):
     """Whether ``actor`` may take ``action`` on ``target``: a Repository, or
     for one that does not exist yet, the Namespace it would live in (or None
-    when that namespace does not exist either)."""
+    when that namespace does not exist either). ADMIN of a Namespace is
+    changing the namespace's own settings."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     user, cap = _user_and_cap(actor, target)
@@ -131,6 +132,12 @@ def can(actor, target, action):
     # and delete that again.
     if isinstance(target, Repository):
         return action in REGISTRY_ACTIONS and can_create_in(user, target.namespace)
+    if action == ADMIN:
+        # A namespace's settings (its immutable-tag rules): its user, or an
+        # owner of its organization.
+        return (
+            target is not None and user.is_authenticated and (user.is_staff or _owns(user, target))
+        )
     return action in (PULL, PUSH) and can_create_in(user, target)
 
 

@@ -16,7 +16,7 @@ from accounts.models import Namespace
 from accounts.services import staff_namespace_get_or_create
 from hub import metrics
 
-from . import blobstore, events
+from . import blobstore, events, immutability, usage
 from .models import (
     Blob,
     Collaborator,
@@ -85,6 +85,14 @@ class ManifestRejected(ServiceError):
 
 class ManifestUnsupported(ManifestRejected):
     pass
+
+
+# Raised when a change would move or delete an immutable tag.
+TagImmutable = immutability.TagImmutable
+
+
+# Raised when a push would take a namespace past its storage quota.
+QuotaExceeded = usage.QuotaExceeded
 
 
 class ManifestReferencesUnknown(ServiceError):
@@ -292,16 +300,19 @@ def _blob_link(*, repository, digest, size, scratch=None):
     bytes if storage lacks them. Returns None when there is no scratch and
     the blob is gone. The row is locked while storage is checked, and garbage
     collection deletes bytes only while it holds that lock, so no row ever
-    outlives its bytes."""
+    outlives its bytes. QuotaExceeded if the blob would take the namespace
+    past its quota: checked before the bytes are stored, so a refusal stores
+    nothing."""
     with transaction.atomic():
         blob, created = Blob.objects.select_for_update().get_or_create(
             digest=digest, defaults={"size": size}
         )
-        if scratch is not None:
-            blobstore.commit_blob(digest, scratch)
-        elif created:
+        if scratch is None and created:
             transaction.set_rollback(True)
             return None
+        usage.check_blob(namespace_id=repository.namespace_id, blob=blob)
+        if scratch is not None:
+            blobstore.commit_blob(digest, scratch)
         RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
     return blob
 
@@ -496,10 +507,18 @@ def _upload_finish(upload, digest, hasher, size, scratch):
     except DigestMismatch:
         upload_cancel(upload=upload)
         raise
-    with transaction.atomic():
-        blob = _blob_link(repository=upload.repository, digest=digest, size=size, scratch=scratch)
-        upload.delete()
-        _delete_upload_files_on_commit(upload)
+    try:
+        with transaction.atomic():
+            blob = _blob_link(
+                repository=upload.repository, digest=digest, size=size, scratch=scratch
+            )
+            upload.delete()
+            _delete_upload_files_on_commit(upload)
+    except QuotaExceeded:
+        # Ended like a digest mismatch: its bytes would not fit on a retry
+        # either, and ending it frees its upload storage now.
+        upload_cancel(upload=upload)
+        raise
     return blob
 
 
@@ -769,18 +788,13 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
         )
         manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
         if manifest is None:
+            usage.check_manifest(
+                namespace_id=repository.namespace_id, digest=digest, size=len(payload)
+            )
             manifest = _manifest_create(repository, digest, payload, parsed, blobs, children)
         now = timezone.now()
         for tag in tags:
-            Tag.objects.update_or_create(
-                repository=repository,
-                name=tag,
-                defaults={
-                    "manifest": manifest,
-                    "pushed_at": now,
-                    "pushed_by": _user_or_none(pusher),
-                },
-            )
+            _tag_set(repository, tag, manifest, pushed_at=now, pushed_by=_user_or_none(pusher))
         Repository.objects.filter(pk=repository.pk).update(updated_at=now)
         if first_content:
             search_index_update(repository=repository)
@@ -800,6 +814,30 @@ def manifest_put(*, repository, reference, payload, content_type, tags=(), pushe
             )
     repository.is_pending = False  # flipped here, or by a concurrent first push
     return manifest, parsed
+
+
+def _tag_set(repository, name, manifest, *, pushed_at, pushed_by):
+    """Point tag ``name`` at ``manifest``. An existing tag is locked while
+    the immutability rules are asked, so that of two pushes racing to one
+    tag the second one sees the first one's tag."""
+    existing = Tag.objects.select_for_update().filter(repository=repository, name=name).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return Tag.objects.create(
+                    repository=repository,
+                    name=name,
+                    manifest=manifest,
+                    pushed_at=pushed_at,
+                    pushed_by=pushed_by,
+                )
+        except IntegrityError:  # created by a concurrent push
+            existing = Tag.objects.select_for_update().get(repository=repository, name=name)
+    if existing.manifest_id != manifest.pk:
+        immutability.check_tag_change(repository, name, immutability.MOVE)
+    existing.manifest, existing.pushed_at, existing.pushed_by = manifest, pushed_at, pushed_by
+    existing.save(update_fields=["manifest", "pushed_at", "pushed_by"])
+    return existing
 
 
 def _user_or_none(user):
@@ -862,9 +900,12 @@ def _image_platform(parsed):
 @transaction.atomic
 def manifest_delete(*, repository, digest):
     """Delete a manifest and every tag that points at it."""
-    manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
+    manifest = (
+        Manifest.objects.select_for_update().filter(repository=repository, digest=digest).first()
+    )
     if manifest is None:
         return False
+    immutability.check_manifest_delete(repository, manifest)
     manifest.delete()
     _forget_cached(repository)
     return True
@@ -872,7 +913,11 @@ def manifest_delete(*, repository, digest):
 
 @transaction.atomic
 def tag_delete(*, repository, name):
-    deleted, _ = Tag.objects.filter(repository=repository, name=name).delete()
+    """Delete a tag; TagImmutable if a rule protects it."""
+    tags = Tag.objects.select_for_update().filter(repository=repository, name=name)
+    if tags.exists():
+        immutability.check_tag_change(repository, name, immutability.DELETE)
+    deleted, _ = tags.delete()
     _forget_cached(repository)
     return deleted > 0
 

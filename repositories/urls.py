@@ -20,6 +20,16 @@ urlpatterns = [
         name="repository-collaborator-update",
     ),
     path(
+        "r/<str:namespace>/<path:name>/settings/immutable-tags/",
+        views_settings.immutable_tag_rule_add,
+        name="immutable-tag-rule-add",
+    ),
+    path(
+        "r/<str:namespace>/<path:name>/settings/immutable-tags/<int:pk>/delete/",
+        views_settings.immutable_tag_rule_delete,
+        name="immutable-tag-rule-delete",
+    ),
+    path(
         "r/<str:namespace>/<path:name>/settings/delete/",
         views.repository_delete,
         name="repository-delete",

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from . import forms, permissions, services
+from . import forms, immutability, permissions, services
 from .markup import render_markdown
 from .models import Repository, Star
 from .oci.names import DEFAULT_NAMESPACE
@@ -46,7 +46,7 @@ def repository_administered(request, namespace, name):
     return repository
 
 
-def _is_htmx(request):
+def is_htmx(request):
     return request.headers.get("HX-Request") == "true"
 
 
@@ -219,24 +219,45 @@ def library_detail(request, name):
 def repository_tags(request, namespace, name):
     repository = repository_readable(request, namespace, name)
     context = repository_context(request, repository, "tags")
-    context["tags"] = repository.tags.select_related("manifest").order_by("-pushed_at", "name")
+    tags = list(repository.tags.select_related("manifest").order_by("-pushed_at", "name"))
+    protected = immutability.immutable_tags(repository, [tag.name for tag in tags])
+    for tag in tags:
+        tag.immutable_rule = protected.get(tag.name)
+    context["tags"] = tags
     return render(request, "repositories/tag_list.html", context)
 
 
 @require_POST
 def tag_delete(request, namespace, name, tag):
     repository = repository_administered(request, namespace, name)
-    deleted = services.tag_delete(repository=repository, name=tag)
-    if _is_htmx(request):
+    try:
+        deleted = services.tag_delete(repository=repository, name=tag)
+    except services.TagImmutable as exc:
+        if is_htmx(request):
+            return HttpResponse(str(exc), status=403, content_type="text/plain")
+        messages.error(request, str(exc))
+        return redirect("repository-tags", namespace=namespace, name=name)
+    if is_htmx(request):
         return HttpResponse("")  # the row is swapped for nothing
     if deleted:
         messages.success(request, f"Deleted the tag {tag}.")
     return redirect("repository-tags", namespace=namespace, name=name)
 
 
+def immutable_tags_context(repository, form=None):
+    """What the settings page's "Immutable tags" section shows."""
+    rules = list(immutability.rules_for(repository))
+    return {
+        "repository": repository,
+        "rule_form": form or forms.ImmutableTagRuleForm(),
+        "repository_rules": [rule for rule in rules if rule.repository_id],
+        "namespace_rules": [rule for rule in rules if rule.namespace_id],
+    }
+
+
 def _settings_page(request, repository, form, delete_form):
     context = repository_context(request, repository, "settings")
-    context.update(form=form, delete_form=delete_form)
+    context.update(immutable_tags_context(repository), form=form, delete_form=delete_form)
     return render(request, "repositories/repository_settings.html", context)
 
 
@@ -314,7 +335,7 @@ def star(request, namespace, name):
     repository = repository_readable(request, namespace, name)
     if not request.user.is_authenticated:
         login = f"{resolve_url(settings.LOGIN_URL)}?next={repository_url(repository)}"
-        if _is_htmx(request):
+        if is_htmx(request):
             response = HttpResponse(status=204)
             response["HX-Redirect"] = login
             return response
@@ -325,7 +346,7 @@ def star(request, namespace, name):
     else:
         services.star_add(user=request.user, repository=repository)
         starred = True
-    if _is_htmx(request):
+    if is_htmx(request):
         repository.refresh_from_db(fields=["star_count"])
         return render(
             request,

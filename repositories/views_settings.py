@@ -10,9 +10,10 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import UserField
 
-from . import services
+from . import immutability, services
+from .forms import ImmutableTagRuleForm
 from .models import Permission
-from .views import repository_administered
+from .views import immutable_tags_context, is_htmx, repository_administered
 
 
 class CollaboratorForm(forms.Form):
@@ -83,3 +84,54 @@ def collaborator_update(request, namespace, name, username):
         else:
             messages.error(request, "Choose read, write or admin.")
     return redirect("repository-collaborators", namespace=namespace, name=name)
+
+
+# Immutable tags ---------------------------------------------------------------------
+
+
+def _immutable_tags_answer(request, repository, form=None):
+    """htmx gets the section back; a plain form goes back to the settings page."""
+    if is_htmx(request):
+        return render(
+            request,
+            "includes/immutable_tag_rules.html",
+            immutable_tags_context(repository, form),
+        )
+    return redirect(
+        "repository-settings", namespace=repository.namespace.name, name=repository.name
+    )
+
+
+@login_required
+@require_POST
+def immutable_tag_rule_add(request, namespace, name):
+    repository = repository_administered(request, namespace, name)
+    form = ImmutableTagRuleForm(request.POST)
+    if form.is_valid():
+        try:
+            immutability.rule_create(
+                repository=repository,
+                pattern=form.cleaned_data["pattern"],
+                creator=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request, f"Tags matching {form.cleaned_data['pattern']} are immutable now."
+            )
+            return _immutable_tags_answer(request, repository)
+    if not is_htmx(request):
+        for error in form.errors.get("pattern", []) + form.non_field_errors():
+            messages.error(request, error)
+    return _immutable_tags_answer(request, repository, form)
+
+
+@login_required
+@require_POST
+def immutable_tag_rule_delete(request, namespace, name, pk):
+    repository = repository_administered(request, namespace, name)
+    rule = get_object_or_404(repository.immutable_tag_rules, pk=pk)
+    immutability.rule_delete(rule=rule)
+    messages.success(request, f"Removed the rule {rule.pattern}.")
+    return _immutable_tags_answer(request, repository)

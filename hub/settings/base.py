@@ -338,6 +338,9 @@ HUB_MAX_MANIFEST_SIZE = env.int("HUB_MAX_MANIFEST_SIZE", default=4 * 1024 * 1024
 # (sparse mirrors). Off: such a push fails with MANIFEST_BLOB_UNKNOWN.
 HUB_ALLOW_SPARSE_MANIFESTS = env.bool("HUB_ALLOW_SPARSE_MANIFESTS", default=False)
 HUB_MAX_BLOB_SIZE = env.int("HUB_MAX_BLOB_SIZE", default=20 * 1024**3)
+# Bytes each namespace (a user's or an organization's repositories) may
+# store, unless staff set its own quota; 0: no limit.
+HUB_NAMESPACE_QUOTA_BYTES = env.int("HUB_NAMESPACE_QUOTA_BYTES", default=0)
 # An upload session idle this long is abandoned and swept, with the empty
 # repository its push began and parts no session lists. A push that is still
 # sending touches its session with every chunk, so this bounds only how long

@@ -3,8 +3,8 @@ from rest_framework import serializers
 
 from accounts.models import Visibility
 
-from .. import permissions
-from ..models import Repository, Tag
+from .. import permissions, usage
+from ..models import ImmutableTagRule, Repository, Tag
 from .filters import BEST, SORTS
 
 
@@ -41,10 +41,21 @@ class RepositoryDetailSerializer(RepositorySerializer):
     permissions = serializers.SerializerMethodField(
         help_text="What the caller (with its token's scope) may do."
     )
+    storage_bytes = serializers.SerializerMethodField(
+        help_text="Bytes the repository stores: its blobs, each once, and its manifests."
+    )
 
     class Meta(RepositorySerializer.Meta):
-        fields = [*RepositorySerializer.Meta.fields, "full_description", "permissions"]
+        fields = [
+            *RepositorySerializer.Meta.fields,
+            "full_description",
+            "permissions",
+            "storage_bytes",
+        ]
         read_only_fields = fields
+
+    def get_storage_bytes(self, repository) -> int:
+        return usage.repository_usage(repository)
 
     @extend_schema_field(Permissions)
     def get_permissions(self, repository):
@@ -118,3 +129,12 @@ class TagSerializer(serializers.ModelSerializer):
 class StarSerializer(serializers.Serializer):
     starred = serializers.BooleanField(help_text="Whether the caller has starred it.")
     star_count = serializers.IntegerField()
+
+
+class ImmutableTagRuleSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ImmutableTagRule
+        fields = ["id", "pattern", "created_by", "created_at"]
+        read_only_fields = ["id", "created_by", "created_at"]

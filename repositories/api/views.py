@@ -5,6 +5,7 @@ permissions.can with the caller's actor (a user, or the token it used)."""
 import functools
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -16,8 +17,8 @@ from rest_framework.views import APIView
 from accounts.api_auth import api_actor
 from accounts.models import Namespace
 
-from .. import permissions, services
-from ..models import Repository, Tag
+from .. import immutability, permissions, services
+from ..models import ImmutableTagRule, Repository, Tag
 from . import serializers
 from .filters import repositories_matching, search_page
 from .pagination import RepositoryPagination
@@ -236,8 +237,115 @@ class TagDetail(APIView):
             "You may not delete tags of this repository.",
         )
         self._tag(repository, tag)
-        services.tag_delete(repository=repository, name=tag)
+        try:
+            services.tag_delete(repository=repository, name=tag)
+        except services.TagImmutable as exc:
+            raise exceptions.PermissionDenied(str(exc)) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImmutableTagRuleList(APIView):
+    """Immutable-tag rules: list them (GET) or add one (POST). A tag that a
+    rule matches can be neither pushed over with another image nor deleted."""
+
+    http_method_names = ["get", "post", "head", "options"]
+    serializer_class = serializers.ImmutableTagRuleSerializer
+
+    # owner(), from RepositoryRules or NamespaceRules, is {"repository": ...}
+    # or {"namespace": ...}, once the caller may administer it.
+
+    def get(self, request, **kwargs):
+        rules = _rules_of(self.owner()).select_related("created_by")
+        return Response(serializers.ImmutableTagRuleSerializer(rules, many=True).data)
+
+    @extend_schema(responses={201: serializers.ImmutableTagRuleSerializer})
+    def post(self, request, **kwargs):
+        owner = self.owner()
+        data = serializers.ImmutableTagRuleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            rule = immutability.rule_create(
+                **owner,
+                pattern=data.validated_data["pattern"],
+                creator=permissions.acting_user(api_actor(request)),
+            )
+        except ValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
+        return Response(
+            serializers.ImmutableTagRuleSerializer(rule).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ImmutableTagRuleDetail(APIView):
+    http_method_names = ["get", "delete", "head", "options"]
+    serializer_class = serializers.ImmutableTagRuleSerializer
+
+    def _rule(self):
+        return get_object_or_404(_rules_of(self.owner()), pk=self.kwargs["pk"])
+
+    def get(self, request, **kwargs):
+        return Response(serializers.ImmutableTagRuleSerializer(self._rule()).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, **kwargs):
+        immutability.rule_delete(rule=self._rule())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _rules_of(owner):
+    return ImmutableTagRule.objects.filter(**owner).order_by("pattern")
+
+
+class RepositoryRules:
+    """The rules of one repository, for its admins."""
+
+    def owner(self):
+        repository = _repository_or_404(self.request, self.kwargs["namespace"], self.kwargs["name"])
+        _require(
+            permissions.can(api_actor(self.request), repository, permissions.ADMIN),
+            "Only the repository's admins may see and change its immutable-tag rules, with a "
+            "full-scope token or a browser session.",
+        )
+        return {"repository": repository}
+
+
+class NamespaceRules:
+    """The rules of a user's or an organization's namespace, which cover all
+    its repositories: for the user, or the organization's owners."""
+
+    kind = Namespace.Kind.USER
+    namespace_kwarg = "username"
+
+    def owner(self):
+        namespace = get_object_or_404(
+            Namespace, name=self.kwargs[self.namespace_kwarg], kind=self.kind
+        )
+        _require(
+            permissions.can(api_actor(self.request), namespace, permissions.ADMIN),
+            f"Only {namespace.name} (or its organization's owners) may see and change its "
+            "immutable-tag rules, with a full-scope token or a browser session.",
+        )
+        return {"namespace": namespace}
+
+
+@extend_schema(tags=["immutable tags"])
+class RepositoryRuleList(RepositoryRules, ImmutableTagRuleList):
+    pass
+
+
+@extend_schema(tags=["immutable tags"])
+class RepositoryRuleDetail(RepositoryRules, ImmutableTagRuleDetail):
+    pass
+
+
+@extend_schema(tags=["immutable tags"])
+class NamespaceRuleList(NamespaceRules, ImmutableTagRuleList):
+    pass
+
+
+@extend_schema(tags=["immutable tags"])
+class NamespaceRuleDetail(NamespaceRules, ImmutableTagRuleDetail):
+    pass
 
 
 @extend_schema(tags=["repositories"], responses=serializers.StarSerializer)

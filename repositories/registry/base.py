@@ -181,3 +181,7 @@ def spec_errors():
         raise errors.ManifestBlobUnknown(str(exc), detail={"digests": exc.missing}) from None
     except services.ManifestRejected as exc:
         raise errors.ManifestInvalid(str(exc)) from None
+    except services.QuotaExceeded as exc:
+        raise errors.Denied(str(exc)) from None
+    except services.TagImmutable as exc:
+        raise errors.Denied(str(exc), detail={"tag": exc.tag, "rule": exc.rule.pattern}) from None

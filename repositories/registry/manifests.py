@@ -109,10 +109,11 @@ def _put(request, name, reference):
 
 def _delete(request, name, reference):
     repository = authorized_repository(request, name, permissions.DELETE)
-    if digests.is_digest(reference):
-        deleted = services.manifest_delete(repository=repository, digest=reference)
-    else:
-        deleted = services.tag_delete(repository=repository, name=reference)
+    with spec_errors():
+        if digests.is_digest(reference):
+            deleted = services.manifest_delete(repository=repository, digest=reference)
+        else:
+            deleted = services.tag_delete(repository=repository, name=reference)
     if not deleted:
         raise errors.ManifestUnknown(detail={"reference": reference})
     return empty_response(202)

@@ -37,7 +37,7 @@ from accounts import services as account_services
 from accounts.models import AccessToken, Membership
 from builds import services as build_services
 from builds.models import RepositoryWebhook
-from repositories import services
+from repositories import immutability, services
 from repositories.models import Permission
 from tests.api.helpers import push_image
 from tests.helpers import basic_auth
@@ -142,12 +142,17 @@ def build_world():
         repository=vault, name="ci", url="https://hooks.example.com/vault"
     )
     upload = services.upload_start(repository=vault)
+    # Rules that protect no tag the other rows touch.
+    immutable_rule = immutability.rule_create(repository=vault, pattern="v*")
+    namespace_rule = immutability.rule_create(namespace=vault.namespace, pattern="release-*")
 
     ids = {
         "build": build.pk,
         "rule": rule.pk,
         "link": link.pk,
         "webhook": webhook.pk,
+        "immutable_rule": immutable_rule.pk,
+        "namespace_rule": namespace_rule.pk,
         "upload": str(upload.uuid),
         "team_access": access.pk,
         "vault_pk": vault.pk,

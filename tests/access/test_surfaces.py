@@ -124,6 +124,7 @@ WEBHOOK = "/r/{repo}/settings/webhooks/{webhook}/"
 COLLABORATORS = "/r/{repo}/settings/collaborators/"
 TEAM = "/orgs/acme/teams/writers"
 API = "/api/v1/repositories/{repo}"
+RULES = "immutable-tag-rules/"
 MANIFEST = {"Accept": OCI_MANIFEST}
 SETTINGS_FORM = {"description": "changed", "full_description": "", "visibility": "private"}
 CREATES = {"reveals_to_creators": True}
@@ -151,6 +152,14 @@ TABLE = (
         body=SETTINGS_FORM,
     ),
     repo("page", "repository-delete", "delete", f"POST {R}/settings/delete/", ADMIN),
+    repo(
+        "page", "immutable-tag-rule-add", "immutable-tag-rule-add",
+        f"POST {R}/settings/immutable-tags/", ADMIN, 302, body={"pattern": "x-*"},
+    ),
+    repo(
+        "page", "immutable-tag-rule-delete", "immutable-tag-rule-delete",
+        f"POST {R}/settings/immutable-tags/{{immutable_rule}}/delete/", ADMIN, 302,
+    ),
     repo("page", "repository-collaborators", "collaborators", f"GET {COLLABORATORS}", ADMIN),
     repo(
         "page", "repository-collaborators", "collaborator-add",
@@ -253,6 +262,19 @@ TABLE = (
     repo("api", "api:tags", "tags", f"GET {API}/tags/"),
     repo("api", "api:tag", "tag", f"GET {API}/tags/latest/"),
     repo("api", "api:tag", "tag-delete", f"DELETE {API}/tags/latest/", DELETE, 204),
+    repo("api", "api:repository-immutable-tag-rules", "rules", f"GET {API}/{RULES}", ADMIN),
+    repo(
+        "api", "api:repository-immutable-tag-rules", "rule-add", f"POST {API}/{RULES}", ADMIN,
+        201, body={"pattern": "x-*"},
+    ),
+    repo(
+        "api", "api:repository-immutable-tag-rule", "rule",
+        f"GET {API}/{RULES}{{immutable_rule}}/", ADMIN,
+    ),
+    repo(
+        "api", "api:repository-immutable-tag-rule", "rule-delete",
+        f"DELETE {API}/{RULES}{{immutable_rule}}/", ADMIN, 204,
+    ),
     repo("api", "api:star", "star", f"GET {API}/star/"),
     repo("api", "api:star", "star-put", f"PUT {API}/star/", STAR),
     repo("api", "api:star", "star-delete", f"DELETE {API}/star/", STAR),
@@ -263,7 +285,19 @@ TABLE = (
     other("api", "api:user", "user", "GET /api/v1/users/olivia/"),
     other("api", "api:org", "org", "GET /api/v1/orgs/acme/"),
     other("api", "api:org-members", "org-members", "GET /api/v1/orgs/acme/members/"),
+    other("api", "api:user-immutable-tag-rules", "user-rules", f"GET /api/v1/users/olivia/{RULES}"),
+    other(
+        "api", "api:user-immutable-tag-rule", "user-rule",
+        f"DELETE /api/v1/users/olivia/{RULES}{{namespace_rule}}/",
+    ),
+    other("api", "api:org-immutable-tag-rules", "org-rules", f"GET /api/v1/orgs/acme/{RULES}"),
+    other(
+        "api", "api:org-immutable-tag-rule", "org-rule",
+        f"GET /api/v1/orgs/acme/{RULES}{{namespace_rule}}/",
+    ),
     other("api", "api:org-teams", "org-teams", "GET /api/v1/orgs/acme/teams/"),
+    other("api", "api:user-storage", "user-storage", "GET /api/v1/users/olivia/storage/"),
+    other("api", "api:org-storage", "org-storage", "GET /api/v1/orgs/acme/storage/"),
     other("api", "api:schema", "schema", "GET /api/schema/", **SCHEMA_CALLERS),
     other("api", "api:docs", "docs", "GET /api/docs/", **SCHEMA_CALLERS),
     # The token endpoint: what it grants on acme/vault ------------------------------------
