@@ -41,13 +41,14 @@ def rules_for(repository):
     )
 
 
-def _first_match(rules, tag):
+def first_match(rules, tag):
+    """Of ``rules`` (a list, as rules_for gives), the first that matches ``tag``."""
     return next((rule for rule in rules if tag_patterns.matches(rule.pattern, tag)), None)
 
 
 def matching_rule(repository, tag):
     """The rule that makes ``tag`` immutable in ``repository``, or None."""
-    return _first_match(list(rules_for(repository)), tag)
+    return first_match(list(rules_for(repository)), tag)
 
 
 def tag_is_immutable(repository, tag):
@@ -59,7 +60,7 @@ def immutable_tags(repository, tags):
     rules = list(rules_for(repository))
     if not rules:
         return {}
-    found = {tag: _first_match(rules, tag) for tag in tags}
+    found = {tag: first_match(rules, tag) for tag in tags}
     return {tag: rule for tag, rule in found.items() if rule is not None}
 
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from accounts.models import Visibility
 
-from .. import permissions, usage
+from .. import immutability, permissions, usage
 from ..models import ImmutableTagRule, Repository, Tag
 from .filters import BEST, SORTS
 
@@ -111,6 +111,10 @@ class TagSerializer(serializers.ModelSerializer):
     )
     platforms = serializers.ListField(child=Platform(), source="manifest.platforms")
     pushed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    immutable = serializers.SerializerMethodField(
+        help_text="Whether an immutability rule of the repository or its namespace "
+        "protects the tag: it can be neither moved to another image nor deleted."
+    )
 
     class Meta:
         model = Tag
@@ -122,8 +126,16 @@ class TagSerializer(serializers.ModelSerializer):
             "platforms",
             "pushed_at",
             "pushed_by",
+            "immutable",
         ]
         read_only_fields = fields
+
+    def get_immutable(self, tag) -> bool:
+        # A list view passes the repository's rules once for the whole page.
+        rules = self.context.get("immutable_rules")
+        if rules is None:
+            rules = list(immutability.rules_for(tag.repository))
+        return immutability.first_match(rules, tag.name) is not None
 
 
 class StarSerializer(serializers.Serializer):

@@ -208,11 +208,18 @@ class TagList(generics.ListAPIView):
 
     def get_queryset(self):
         repository = _repository_or_404(self.request, self.kwargs["namespace"], self.kwargs["name"])
+        self.repository = repository
         return (
             Tag.objects.filter(repository=repository)
             .select_related("manifest", "pushed_by")
             .order_by("-pushed_at", "name")
         )
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if hasattr(self, "repository"):
+            context["immutable_rules"] = list(immutability.rules_for(self.repository))
+        return context
 
 
 @extend_schema(tags=["repositories"])

@@ -106,3 +106,16 @@ def test_organization_owners_manage_its_rules_and_members_may_not(alice, bob):
     assert session_client(alice).get("/api/v1/orgs/nobody/immutable-tag-rules/").status_code == 404
     # A user's route does not reach an organization, nor the other way round.
     assert session_client(alice).get("/api/v1/users/acme/immutable-tag-rules/").status_code == 404
+
+
+def test_tags_say_whether_they_are_immutable(alice, public_repo):
+    push_image(public_repo, "v1.0")
+    push_image(public_repo, "latest", layers=[b"newer"])
+    immutability.rule_create(repository=public_repo, pattern="v*")
+    client = session_client(alice)
+
+    listed = client.get(repo_path(public_repo, "tags/")).json()
+    tags = listed["results"] if isinstance(listed, dict) else listed
+    assert {tag["name"]: tag["immutable"] for tag in tags} == {"v1.0": True, "latest": False}
+    assert client.get(repo_path(public_repo, "tags/v1.0/")).json()["immutable"] is True
+    assert client.get(repo_path(public_repo, "tags/latest/")).json()["immutable"] is False
